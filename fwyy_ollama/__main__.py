@@ -1,0 +1,3 @@
+from fwyy_ollama.cli import main
+
+main()
