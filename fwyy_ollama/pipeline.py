@@ -1,0 +1,295 @@
+"""`fwyy build`: dataset -> train -> export -> Modelfile -> ollama create, skipping what is done.
+
+Each stage is the same plain function its single-stage command calls. A stage's key hashes what
+it reads (files and settings); when the key and its outputs on disk match the manifest, the stage
+is skipped, so a second build with nothing changed costs seconds, and a changed setting reruns
+from the first stage it affects.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fwyy_ollama import __version__
+from fwyy_ollama.hashing import sha256_json, sha256_tree
+from fwyy_ollama.manifest import Manifest, StageRecord, describe_output
+from fwyy_ollama.profiles import Profile
+from fwyy_ollama.resources import data_dir, templates_dir
+
+STAGES = ("dataset", "train", "export", "modelfile", "create")
+Progress = Callable[[float, float | None, str], None]
+
+
+@dataclass
+class BuildOptions:
+    out: Path = Path("out")
+    quant: str | None = None
+    skip_train: bool = False
+    ollama: bool = True
+    max_steps: int | None = None
+    backend: str = "auto"
+    force: bool = False
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    status: str  # "ran", "skipped", "not run"
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class BuildResult:
+    profile: str
+    folder: Path
+    gguf: Path
+    modelfile: Path
+    created: bool
+    stages: list[StageOutcome]
+    ollama_command: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "folder": str(self.folder),
+            "gguf": str(self.gguf),
+            "modelfile": str(self.modelfile),
+            "created": self.created,
+            "ollama_command": self.ollama_command,
+            "stages": [s.__dict__ for s in self.stages],
+        }
+
+
+def _versions(*dists: str) -> dict[str, str]:
+    found = {"fwyy": __version__}
+    for d in dists:
+        try:
+            found[d] = importlib.metadata.version(d)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def data_files(profile: Profile) -> list[Path]:
+    return [p if p.is_absolute() else data_dir() / p for p in map(Path, profile.data)]
+
+
+class StageHooks:
+    """Callbacks the CLI gives build() to show stage progress; the default shows nothing."""
+
+    def start(self, stage: str, note: str) -> Progress:
+        return lambda *_: None
+
+    def done(self, outcome: StageOutcome) -> None:
+        pass
+
+
+def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = None) -> BuildResult:
+    hooks = hooks or StageHooks()
+    folder = (options.out / profile.name).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(folder / "manifest.json")
+    quant = (options.quant or profile.export.quant).lower()
+    outcomes: list[StageOutcome] = []
+
+    def run_stage(
+        name: str,
+        inputs: dict[str, str],
+        settings: dict[str, Any],
+        outputs: list[str],
+        work: Callable[[Progress], dict[str, Any] | None],
+        versions: tuple[str, ...] = (),
+    ) -> StageOutcome:
+        key = sha256_json({"inputs": inputs, "settings": settings})
+        if not options.force and manifest.is_current(name, key, folder):
+            outcome = StageOutcome(name, "skipped", outputs=outputs, note="unchanged")
+        else:
+            progress = hooks.start(name, "")
+            started = time.perf_counter()
+            details = work(progress) or {}
+            seconds = time.perf_counter() - started
+            record = StageRecord(
+                key=key,
+                inputs=inputs,
+                settings=settings,
+                outputs={rel: describe_output(folder / rel) for rel in outputs},
+                versions=_versions(*versions),
+                seconds=round(seconds, 2),
+                details=details,
+            )
+            manifest.record(name, record)
+            outcome = StageOutcome(name, "ran", seconds=seconds, outputs=outputs, note=details.get("note", ""))
+        outcomes.append(outcome)
+        hooks.done(outcome)
+        return outcome
+
+    # 1. dataset: validate the profile's training files and gather them into one file.
+    sources = data_files(profile)
+    dataset_rel = "dataset.jsonl"
+    run_stage(
+        "dataset",
+        {str(p): sha256_tree(p) for p in sources},
+        {"data": list(profile.data)},
+        [dataset_rel],
+        lambda progress: _gather_dataset(sources, folder / dataset_rel, progress),
+    )
+
+    # 2. train: LoRA adapter over the base.
+    from fwyy_ollama.prompts import system_prompt
+
+    adapter_rel = "adapter"
+    chat_template = _family_template(profile)
+    if options.skip_train:
+        outcomes.append(StageOutcome("train", "not run", note="--skip-train: exporting the base model"))
+        hooks.done(outcomes[-1])
+        manifest.forget("train")
+    else:
+        train_settings = {
+            "base": profile.settings()["base"],
+            "lora": profile.settings()["lora"],
+            "train": profile.settings()["train"],
+            "chat_family": profile.chat_family,
+            "language": profile.language,
+            "system_prompt": sha256_json(system_prompt(profile.language)),
+            "chat_template": sha256_json(chat_template),
+            "max_steps": options.max_steps,
+            "backend": options.backend,
+        }
+
+        def train_work(progress: Progress) -> dict[str, Any]:
+            from fwyy_ollama.finetune import train_adapter
+
+            result = train_adapter(
+                profile,
+                data_files=[folder / dataset_rel],
+                out_dir=folder / adapter_rel,
+                max_steps=options.max_steps,
+                backend=options.backend,
+                progress=progress,
+            )
+            meta = getattr(result, "metadata", {}) or {}
+            return {"final_loss": meta.get("final_loss"), "backend": meta.get("backend")}
+
+        run_stage(
+            "train",
+            {dataset_rel: manifest.stage("dataset")["outputs"][dataset_rel]["sha256"]},
+            train_settings,
+            [adapter_rel],
+            train_work,
+            versions=("torch", "transformers", "peft", "trl", "datasets", "unsloth"),
+        )
+
+    # 3. export: merge and write the GGUF.
+    gguf_rel = f"{profile.name}.{quant}.gguf"
+    if options.skip_train:
+        from fwyy_ollama.base_model import resolve_base_model
+
+        base_dir = resolve_base_model(profile)
+        export_inputs = {"base": sha256_json(str(base_dir))}
+        export_kwargs: dict[str, Any] = {"model_dir": base_dir}
+    else:
+        export_inputs = {adapter_rel: manifest.stage("train")["outputs"][adapter_rel]["sha256"]}
+        export_kwargs = {"adapter_dir": folder / adapter_rel}
+
+    def export_work(progress: Progress) -> dict[str, Any]:
+        from fwyy_ollama.export import export_gguf
+
+        result = export_gguf(out=folder / gguf_rel, quant=quant, progress=progress, **export_kwargs)
+        return {"note": getattr(result, "note", "") or ""}
+
+    run_stage("export", export_inputs, {"quant": quant}, [gguf_rel], export_work, versions=("gguf", "llama_cpp_python"))
+
+    # 4. modelfile: render from templates/.
+    modelfile_rel = "Modelfile"
+
+    def modelfile_work(progress: Progress) -> dict[str, Any]:
+        from fwyy_ollama.modelfile import write_modelfile
+
+        progress(0, 1, "rendering")
+        write_modelfile(profile, f"./{gguf_rel}", folder / modelfile_rel)
+        progress(1, 1, "rendered")
+        return {}
+
+    run_stage(
+        "modelfile",
+        {gguf_rel: manifest.stage("export")["outputs"][gguf_rel]["sha256"]},
+        {
+            "name": profile.name,
+            "chat_family": profile.chat_family,
+            "language": profile.language,
+            "parameters": profile.parameters,
+            "license": profile.base.license,
+            "templates": sha256_tree(templates_dir()),
+        },
+        [modelfile_rel],
+        modelfile_work,
+    )
+
+    # 5. ollama create, when a daemon answers.
+    modelfile_path = folder / modelfile_rel
+    ollama_command = f"ollama create {profile.name} -f {modelfile_path}"
+    created = False
+    if not options.ollama:
+        outcomes.append(StageOutcome("create", "not run", note="--no-ollama"))
+        hooks.done(outcomes[-1])
+    else:
+        from fwyy_ollama.ollama_api import create_model, daemon_available, model_exists
+
+        if not daemon_available():
+            outcomes.append(StageOutcome("create", "not run", note="no Ollama daemon answers at OLLAMA_HOST"))
+            hooks.done(outcomes[-1])
+        else:
+            inputs = {
+                modelfile_rel: manifest.stage("modelfile")["outputs"][modelfile_rel]["sha256"],
+                gguf_rel: manifest.stage("export")["outputs"][gguf_rel]["sha256"],
+            }
+            if not model_exists(profile.name):
+                manifest.forget("create")
+
+            def create_work(progress: Progress) -> dict[str, Any]:
+                create_model(profile.name, modelfile_path, force=True, progress=progress)
+                return {}
+
+            run_stage("create", inputs, {"name": profile.name}, [], create_work, versions=("ollama",))
+            created = True
+
+    return BuildResult(
+        profile=profile.name,
+        folder=folder,
+        gguf=folder / gguf_rel,
+        modelfile=modelfile_path,
+        created=created,
+        stages=outcomes,
+        ollama_command=ollama_command,
+    )
+
+
+def _gather_dataset(sources: list[Path], dest: Path, progress: Progress) -> dict[str, Any]:
+    """Validate every training file (all bad lines reported at once) and write them as one."""
+    import json
+
+    from fwyy_ollama.atomic import atomic_path
+    from fwyy_ollama.dataset.records import load_records
+
+    records: list[dict[str, Any]] = []
+    for i, src in enumerate(sources):
+        progress(i, len(sources), f"validating {src.name}")
+        records.extend(load_records(src))
+    with atomic_path(dest) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    progress(len(sources), len(sources), f"{len(records)} records")
+    return {"records": len(records), "note": f"{len(records)} records"}
+
+
+def _family_template(profile: Profile) -> str:
+    from fwyy_ollama.chat_families import get_family
+
+    return get_family(profile.chat_family).hf_chat_template
