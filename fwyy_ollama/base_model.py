@@ -98,7 +98,9 @@ def resolve_base_model(profile: Profile, *, progress: Progress | None = None) ->
     local = Path(base.hf_id).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
-            raise FwyyError(f"base.hf_id: {local} has no config.json; point it at a Hugging Face model folder")
+            raise FwyyError(
+                f"base.hf_id: {local} has no config.json; point it at a Hugging Face model folder"
+            )
         return local
     try:
         from huggingface_hub import snapshot_download

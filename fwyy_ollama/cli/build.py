@@ -26,12 +26,18 @@ class _RichHooks(StageHooks):
         task = self.task
 
         def update(completed: float, total: float | None, description: str) -> None:
-            self.progress.update(task, completed=completed, total=total, description=f"[bold]{stage}[/] {description}")
+            self.progress.update(
+                task, completed=completed, total=total, description=f"[bold]{stage}[/] {description}"
+            )
 
         return update
 
     def done(self, outcome: StageOutcome) -> None:
-        mark = {"ran": "[green]done[/]", "skipped": "[cyan]skipped (unchanged)[/]", "not run": "[yellow]not run[/]"}
+        mark = {
+            "ran": "[green]done[/]",
+            "skipped": "[cyan]skipped (unchanged)[/]",
+            "not run": "[yellow]not run[/]",
+        }
         text = f"[bold]{outcome.name}[/] {mark[outcome.status]}"
         if outcome.note:
             text += f" [dim]{outcome.note}[/]"
@@ -44,17 +50,34 @@ class _RichHooks(StageHooks):
 
 @click.command()
 @profile_option
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True,
-              help="Folder for the build; each profile gets OUT/<name>/ with its manifest.json.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Folder for the build; each profile gets OUT/<name>/ with its manifest.json.",
+)
 @click.option("--quant", default=None, help="GGUF quantization (default: the profile's, e.g. q4_k_m).")
 @click.option("--skip-train", is_flag=True, help="Export the base model as it is, without fine-tuning.")
 @click.option("--no-ollama", is_flag=True, help="Stop after the Modelfile; don't talk to the Ollama daemon.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Override the profile's training steps.")
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), default=None, help="Override the profile's training steps."
+)
 @click.option("--backend", type=click.Choice(["auto", "unsloth", "hf"]), default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Rerun every stage even when nothing changed.")
 @json_option
-def build(profile: str | None, out: Path, quant: str | None, skip_train: bool, no_ollama: bool,
-          max_steps: int | None, backend: str, force: bool, as_json: bool) -> None:
+def build(
+    profile: str | None,
+    out: Path,
+    quant: str | None,
+    skip_train: bool,
+    no_ollama: bool,
+    max_steps: int | None,
+    backend: str,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Build a local security analyst: dataset, train, export, Modelfile, ollama create.
 
     \b
@@ -62,10 +85,19 @@ def build(profile: str | None, out: Path, quant: str | None, skip_train: bool, n
     fwyy build && ollama run fwyy-qwen2    # the default, on an NVIDIA GPU
     """
     prof = load_profile(profile)
-    options = BuildOptions(out=out, quant=quant, skip_train=skip_train, ollama=not no_ollama,
-                           max_steps=max_steps, backend=backend, force=force)
+    options = BuildOptions(
+        out=out,
+        quant=quant,
+        skip_train=skip_train,
+        ollama=not no_ollama,
+        max_steps=max_steps,
+        backend=backend,
+        force=force,
+    )
     shown = err_console if as_json else console
-    shown.print(f"Building [bold]{prof.name}[/] ({prof.base.hf_id}, {prof.chat_family}) into {out / prof.name}")
+    shown.print(
+        f"Building [bold]{prof.name}[/] ({prof.base.hf_id}, {prof.chat_family}) into {out / prof.name}"
+    )
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=shown, transient=False) as progress:
         result = run_build(prof, options, _RichHooks(progress))

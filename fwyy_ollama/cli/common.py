@@ -21,6 +21,9 @@ def print_json(value: Any) -> None:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 profile_option = click.option(
-    "--profile", "-p", "profile", default=None,
+    "--profile",
+    "-p",
+    "profile",
+    default=None,
     help="Shipped profile name (see `fwyy profiles`) or a path to your own TOML. Default: fwyy-qwen2.",
 )

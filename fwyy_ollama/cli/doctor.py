@@ -16,7 +16,9 @@ from fwyy_ollama.profiles import load_profile
 
 @click.command()
 @profile_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True
+)
 @json_option
 def doctor(profile: str | None, out: Path, as_json: bool) -> None:
     """Check torch/CUDA, unsloth, llama.cpp, gpt4all, Go, the Ollama daemon and disk for a profile.
@@ -34,7 +36,9 @@ def doctor(profile: str | None, out: Path, as_json: bool) -> None:
         table.add_column("status")
         table.add_column("detail")
         for c in checks:
-            status = "[green]ok[/]" if c.ok else ("[red]blocks build[/]" if c.blocking else "[yellow]missing[/]")
+            status = (
+                "[green]ok[/]" if c.ok else ("[red]blocks build[/]" if c.blocking else "[yellow]missing[/]")
+            )
             table.add_row(c.name, status, escape(c.detail))
         console.print(table)
         if blocked:

@@ -22,5 +22,7 @@ def profiles(as_json: bool) -> None:
         table.add_column(col)
     for p in loaded:
         name = f"{p.name} (default)" if p.name == DEFAULT_PROFILE else p.name
-        table.add_row(name, p.base.hf_id, p.chat_family, p.language, p.device, p.export.quant, str(p.train.max_steps))
+        table.add_row(
+            name, p.base.hf_id, p.chat_family, p.language, p.device, p.export.quant, str(p.train.max_steps)
+        )
     console.print(table)
