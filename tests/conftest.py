@@ -91,3 +91,6 @@ def copy_of(tmp_path: Path):  # type: ignore[no-untyped-def]
         return dest
 
     return _copy
+
+
+from tests.fake_ollama import fake_ollama_fixture  # noqa: E402,F401  (the `fake_ollama` fixture)

@@ -1,0 +1,3 @@
+module fwyy/gotmpl
+
+go 1.19
