@@ -14,13 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path, *, directory: bool) -> Path:
+    # mkstemp/mkdtemp make owner-only files; an artifact gets the modes a plain open() would give.
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}."
     if directory:
-        return Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
+        tmp.chmod(0o777 & ~_umask())
+        return tmp
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     os.close(fd)
+    Path(name).chmod(0o666 & ~_umask())
     return Path(name)
 
 

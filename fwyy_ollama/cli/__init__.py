@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> Any:
     from fwyy_ollama.cli.common import err_console
 
     try:
-        return cli.main(args=argv, prog_name="fwyy", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="fwyy", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s code instead of exiting with it.
+        if isinstance(code, int) and code:
+            sys.exit(code)
+        return code
     except FwyyError as exc:
         err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:

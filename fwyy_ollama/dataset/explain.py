@@ -1,0 +1,406 @@
+"""Rule-based explanations for imported samples: which features a payload has, what they do.
+
+Public collections (`Query,Label`, `Sentence,Label`) only say "malicious or not". To turn a row
+into a full record, the importer needs an analysis, a rating, a risk and a solution; this module
+finds the payload's concrete features (a tautology, `UNION SELECT`, a stacked `DROP`, an `onerror`
+handler, `document.cookie`, `/dev/tcp`, `pickle.loads` ...), rates the row by its most severe
+feature, and words the parts from what it found, so imported analyses still name what this very
+input does. A malicious row with no recognised feature gets a cautious generic explanation
+(medium); a benign row gets a "no pattern found" one (safe).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fwyy_ollama.report import Label, Report
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    pattern: re.Pattern[str]
+    label: Label
+    en: str
+    zh: str
+    cwe: str
+
+
+def _f(name: str, pattern: str, label: Label, en: str, zh: str, cwe: str) -> Feature:
+    return Feature(name, re.compile(pattern, re.I | re.S), label, en, zh, cwe)
+
+
+S, L, M, H, C = Label.SAFE, Label.LOW, Label.MEDIUM, Label.HIGH, Label.CRITICAL
+
+FEATURES: dict[str, tuple[Feature, ...]] = {
+    "sqli": (
+        _f(
+            "stacked",
+            r";\s*(drop|delete|truncate|shutdown|alter|create|insert|update)\b",
+            C,
+            "stacks a second statement (`{m}`) that modifies or destroys data",
+            "堆叠了第二条会修改或破坏数据的语句（`{m}`）",
+            "CWE-89",
+        ),
+        _f(
+            "os_exec",
+            r"xp_cmdshell|into\s+(out|dump)file|to\s+program|load_file\s*\(",
+            C,
+            "reaches the operating system or file system through `{m}`",
+            "通过 `{m}` 触及操作系统或文件系统",
+            "CWE-89, CWE-78",
+        ),
+        _f(
+            "union",
+            r"union(\s+all)?\s+select",
+            H,
+            "appends `{m}` to pull rows from other tables into the response",
+            "追加 `{m}`，把其他表的数据带进响应",
+            "CWE-89",
+        ),
+        _f(
+            "tautology",
+            r"\bor\b\s*\(?\s*['\"]?\w*['\"]?\s*(=|like|>|<)\s*['\"]?\w*['\"]?",
+            H,
+            "adds an always-true condition (`{m}`) so the WHERE clause matches every row",
+            "加入恒真条件（`{m}`），使 WHERE 匹配所有行",
+            "CWE-89",
+        ),
+        _f(
+            "comment",
+            r"'\s*(--|#|/\*)",
+            H,
+            "closes the string and comments out the rest of the query (`{m}`)",
+            "闭合字符串并注释掉查询的剩余部分（`{m}`）",
+            "CWE-89",
+        ),
+        _f(
+            "time",
+            r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\b",
+            M,
+            "uses `{m}` to delay the response, a time-based blind technique",
+            "使用 `{m}` 拖延响应，属于时间盲注",
+            "CWE-89",
+        ),
+        _f(
+            "error",
+            r"\b(extractvalue|updatexml|convert\s*\(\s*int|cast\s*\()",
+            M,
+            "forces a database error with `{m}` to leak values in the message",
+            "借 `{m}` 触发数据库报错，在错误信息中泄露数据",
+            "CWE-89, CWE-209",
+        ),
+        _f(
+            "boolean",
+            r"\band\b\s+\d+\s*=\s*\d+|\band\b\s+(substring|ascii|length)\s*\(",
+            M,
+            "asks yes/no questions of the database (`{m}`), a boolean blind technique",
+            "以 `{m}` 向数据库做是非提问，属于布尔盲注",
+            "CWE-89",
+        ),
+        _f(
+            "encoded",
+            r"(%27|%22|0x[0-9a-f]{6,}|char\s*\(\s*\d+)",
+            M,
+            "hides characters with encoding (`{m}`) to slip past filters",
+            "用编码（`{m}`）隐藏字符以绕过过滤",
+            "CWE-89",
+        ),
+        _f(
+            "quote",
+            r"['\"]",
+            L,
+            "contains a quote (`{m}`) that can break out of a string literal",
+            "含有可跳出字符串字面量的引号（`{m}`）",
+            "CWE-89",
+        ),
+    ),
+    "xss": (
+        _f(
+            "takeover",
+            r"fetch\s*\([^)]*method\s*:\s*['\"]post|XMLHttpRequest",
+            C,
+            "sends authenticated requests from the victim's browser (`{m}`)",
+            "在受害者浏览器中发送带身份的请求（`{m}`）",
+            "CWE-79, CWE-352",
+        ),
+        _f(
+            "steal",
+            r"document\.cookie|localStorage|sessionStorage",
+            H,
+            "reads `{m}`, the victim's session data",
+            "读取受害者的会话数据 `{m}`",
+            "CWE-79",
+        ),
+        _f(
+            "remote_script",
+            r"<script[^>]+src\s*=",
+            H,
+            "loads a remote script (`{m}`) that gets full control of the page",
+            "加载远程脚本（`{m}`），完全控制页面",
+            "CWE-79, CWE-829",
+        ),
+        _f(
+            "script",
+            r"<\s*script",
+            M,
+            "contains a `{m}` tag that runs JavaScript",
+            "含有会执行 JavaScript 的 `{m}` 标签",
+            "CWE-79",
+        ),
+        _f(
+            "handler",
+            r"\bon[a-z]+\s*=",
+            M,
+            "uses the event handler `{m}` to run JavaScript without a script tag",
+            "利用事件处理器 `{m}` 在没有 script 标签的情况下执行 JavaScript",
+            "CWE-79",
+        ),
+        _f(
+            "js_url",
+            r"javascript\s*:|vbscript\s*:|data\s*:\s*text/html",
+            M,
+            "uses the `{m}` URL scheme to run script when followed",
+            "使用 `{m}` 协议，在访问时执行脚本",
+            "CWE-79, CWE-83",
+        ),
+        _f(
+            "alert",
+            r"\b(alert|prompt|confirm|eval)\s*\(",
+            M,
+            "calls `{m}`, the usual proof that injected script runs",
+            "调用 `{m}`，这是注入脚本可执行的常见证明",
+            "CWE-79",
+        ),
+        _f(
+            "encoded",
+            r"&#x?[0-9a-f]+;|%3c|\\u00[0-9a-f]{2}|\\x3c",
+            M,
+            "encodes characters (`{m}`) to get past filters",
+            "对字符进行编码（`{m}`）以绕过过滤",
+            "CWE-79",
+        ),
+        _f(
+            "tag",
+            r"<\s*(iframe|svg|img|object|embed|meta|form|a|body|input|style|link)\b",
+            L,
+            "injects the HTML tag `{m}`",
+            "注入了 HTML 标签 `{m}`",
+            "CWE-80",
+        ),
+    ),
+    "bash": (
+        _f(
+            "revshell",
+            r"/dev/tcp/|\bnc\b.*\s-e\s|mkfifo|socat\b.*exec|pty\.spawn",
+            C,
+            "connects a shell to a remote host (`{m}`), a reverse shell",
+            "把 Shell 连接到远程主机（`{m}`），即反弹 Shell",
+            "CWE-506",
+        ),
+        _f(
+            "destroy",
+            r"rm\s+-[a-z]*r[a-z]*f?\s+(--no-preserve-root\s+)?/(\*|\s|$)|\bmkfs\b|dd\s+if=.*of=/dev/",
+            C,
+            "destroys data on the system (`{m}`)",
+            "销毁系统上的数据（`{m}`）",
+            "T1485",
+        ),
+        _f(
+            "pipe_sh",
+            r"(curl|wget)[^|]*\|\s*(sudo\s+)?(ba)?sh|base64\s+-d\s*\|\s*(ba)?sh",
+            H,
+            "pipes downloaded or decoded content straight into a shell (`{m}`)",
+            "把下载或解码的内容直接交给 Shell 执行（`{m}`）",
+            "CWE-494",
+        ),
+        _f(
+            "persist",
+            r"crontab|authorized_keys|/etc/rc\.local|systemctl\s+enable|useradd",
+            H,
+            "sets up persistence (`{m}`)",
+            "建立持久化（`{m}`）",
+            "T1053",
+        ),
+        _f(
+            "antiforensics",
+            r"history\s+-c|unset\s+HISTFILE|HISTSIZE=0|shred|/var/log",
+            M,
+            "tampers with history or logs (`{m}`)",
+            "篡改命令历史或日志（`{m}`）",
+            "CWE-778",
+        ),
+        _f(
+            "perms",
+            r"chmod\s+(-R\s+)?(777|666|[ao]\+w)",
+            M,
+            "makes files world-writable (`{m}`)",
+            "把文件设为所有人可写（`{m}`）",
+            "CWE-732",
+        ),
+        _f(
+            "recon",
+            r"/etc/passwd|/etc/shadow|sudo\s+-l|-perm\s+-4000|\bnmap\b|nc\s+-z",
+            L,
+            "performs reconnaissance (`{m}`)",
+            "进行侦察（`{m}`）",
+            "T1082",
+        ),
+    ),
+    "python": (
+        _f(
+            "revshell",
+            r"socket.*(dup2|pty\.spawn)",
+            C,
+            "wires a socket to a shell (`{m}`), a reverse shell",
+            "把套接字接到 Shell 上（`{m}`），即反弹 Shell",
+            "CWE-506",
+        ),
+        _f(
+            "exec_payload",
+            r"exec\s*\(\s*(base64|zlib|marshal|urllib|requests|codecs)",
+            C,
+            "executes a decoded or downloaded payload (`{m}`)",
+            "执行解码或下载得到的载荷（`{m}`）",
+            "CWE-506, CWE-94",
+        ),
+        _f(
+            "encrypt_loop",
+            r"(rglob|os\.walk).*encrypt",
+            C,
+            "encrypts files in a loop (`{m}`), ransomware behaviour",
+            "循环加密文件（`{m}`），属于勒索软件行为",
+            "T1486",
+        ),
+        _f(
+            "shell_input",
+            r"os\.system\s*\(|shell\s*=\s*True|os\.popen\s*\(",
+            H,
+            "runs a shell command (`{m}`) that can carry injected input",
+            "执行 Shell 命令（`{m}`），输入可被注入",
+            "CWE-78",
+        ),
+        _f(
+            "eval",
+            r"\b(eval|exec)\s*\(",
+            H,
+            "evaluates code at run time (`{m}`)",
+            "在运行时执行代码（`{m}`）",
+            "CWE-95",
+        ),
+        _f(
+            "deserialize",
+            r"pickle\.loads?|yaml\.load\s*\((?![^)]*SafeLoader)|marshal\.loads",
+            H,
+            "deserializes data with `{m}`, which can run code",
+            "用 `{m}` 反序列化数据，可能执行代码",
+            "CWE-502",
+        ),
+        _f(
+            "weak",
+            r"hashlib\.(md5|sha1)|verify\s*=\s*False|random\.(random|randint|choice)",
+            M,
+            "uses a weak primitive (`{m}`)",
+            "使用了弱安全原语（`{m}`）",
+            "CWE-327",
+        ),
+    ),
+}
+
+_SUBJECT = {
+    "sqli": ("This SQL input", "这段 SQL 输入"),
+    "xss": ("This HTML input", "这段 HTML 输入"),
+    "bash": ("This shell command", "这条 Shell 命令"),
+    "python": ("This Python code", "这段 Python 代码"),
+}
+_SOLUTION = {
+    "sqli": (
+        "Use parameterized queries, least-privilege DB accounts, and generic error pages.",
+        "使用参数化查询、最小权限数据库账号，并返回通用错误页。",
+    ),
+    "xss": (
+        "HTML-encode output, sanitize user HTML with an allow-list, and enforce a Content-Security-Policy.",
+        "对输出做 HTML 编码，用白名单清洗用户 HTML，并启用 CSP。",
+    ),
+    "bash": (
+        "Do not run it; investigate where it came from and block the hosts it contacts.",
+        "不要运行；调查其来源并封禁其连接的主机。",
+    ),
+    "python": (
+        "Remove or rewrite it: no shell, eval or unsafe deserialization of untrusted data.",
+        "删除或重写：不对不可信数据使用 Shell、eval 或不安全的反序列化。",
+    ),
+}
+_SAFE = {
+    "sqli": (
+        "shows no injection pattern: no quote breaking out of a string, tautology, UNION, stacked query, "
+        "comment or delay.",
+        "未见注入特征：没有跳出字符串的引号、恒真条件、UNION、堆叠查询、注释或延时。",
+    ),
+    "xss": (
+        "contains no script, event handler, javascript: URL or active tag.",
+        "不含脚本、事件处理器、javascript: 链接或活动标签。",
+    ),
+    "bash": (
+        "runs nothing that downloads, persists, destroys or opens a remote shell.",
+        "没有下载执行、持久化、破坏或反弹 Shell 的行为。",
+    ),
+    "python": (
+        "calls no shell, eval/exec, unsafe deserialization or network shell.",
+        "没有调用 Shell、eval/exec、不安全反序列化或网络 Shell。",
+    ),
+}
+
+
+def find_features(text: str, category: str) -> list[tuple[Feature, str]]:
+    """Matched features, most severe first, each with the matched text (shortened)."""
+    from fwyy_ollama.dataset.split import decode
+
+    decoded = decode(text)
+    found: list[tuple[Feature, str]] = []
+    for feature in FEATURES[category]:
+        m = feature.pattern.search(text) or feature.pattern.search(decoded)
+        if m:
+            snippet = re.sub(r"\s+", " ", m.group(0)).strip().replace("`", "'")[:40]
+            found.append((feature, snippet))
+    found.sort(key=lambda fm: -fm[0].label.severity)
+    return found
+
+
+def explain(text: str, category: str, malicious: bool | Label, lang: str) -> Report:
+    """A four-part report for an imported row. `malicious` may also be a label given by the file."""
+    zh = lang == "zh"
+    subject = _SUBJECT[category][1 if zh else 0]
+    features = find_features(text, category) if malicious is not False else []
+    if malicious is False or malicious is Label.SAFE:
+        return Report(
+            analysis=subject + ("" if zh else " ") + _SAFE[category][1 if zh else 0],
+            label=Label.SAFE,
+            risk="无。" if zh else "None.",
+            solution="无需处理；照常做输入校验和输出编码。"
+            if zh
+            else "No action; keep normal input validation and output encoding.",
+        )
+    if features:
+        label = features[0][0].label if not isinstance(malicious, Label) else malicious
+        parts = [(f.zh if zh else f.en).format(m=m) for f, m in features[:3]]
+        cwes = sorted({c.strip() for f, _ in features[:3] for c in f.cwe.split(",")})
+        if zh:
+            analysis = f"{subject}" + "；".join(parts) + "。"
+            risk = f"被利用时可造成与上述手法对应的危害（{'、'.join(cwes)}）。"
+        else:
+            analysis = f"{subject} " + "; ".join(parts) + "."
+            risk = f"Exploitation as described above ({', '.join(cwes)})."
+    else:
+        label = malicious if isinstance(malicious, Label) else Label.MEDIUM
+        if zh:
+            analysis = f"{subject}被数据来源标记为恶意，但未识别出已知的具体手法，需人工复核。"
+            risk = "可能的注入或恶意执行，具体影响待确认。"
+        else:
+            analysis = (
+                f"{subject} is marked malicious by its source, but no known technique was recognised; "
+                "review it manually."
+            )
+            risk = "Possible injection or malicious execution; impact unconfirmed."
+    return Report(analysis=analysis, label=label, risk=risk, solution=_SOLUTION[category][1 if zh else 0])
