@@ -1,0 +1,195 @@
+"""Wall time and peak memory of `fwyy export` against llama.cpp's own converter + quantizer.
+
+    python benchmarks/export.py [--models demo,1b] [--quants f16,q4_k_m] [--workdir DIR] [--json]
+
+fwyy runs as `export_gguf` in a child process. When FWYY_BENCH_LLAMA_CPP names a llama.cpp
+checkout (with convert_hf_to_gguf.py, and build/bin/llama-quantize if built), the same models go
+through `convert_hf_to_gguf.py --outtype f16` and, for K-quants, llama-quantize; without the
+binary the quantize step calls the same llama_model_quantize through llama-cpp-python. Each step
+is a child process: wall time is measured around it and peak RSS comes from wait4(), so the
+figures are the processes' own. Models: the demo SmolLM2-135M-Instruct (HF folder from the
+shipped GGUF) and a random ~1.1B llama (TinyLlama's shape, bf16, SmolLM2's tokenizer), built once
+in --workdir. Prints a table; never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+FWYY_CHILD = """
+import resource, sys
+from fwyy_ollama.export import export_gguf
+export_gguf(model_dir=sys.argv[1], out=sys.argv[2], quant=sys.argv[3])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+QUANTIZE_CHILD = """
+import ctypes, sys, llama_cpp
+p = llama_cpp.llama_model_quantize_default_params()
+p.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + sys.argv[3].upper())
+sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))
+"""
+
+
+def run(
+    cmd: list[str], env: dict[str, str] | None = None, stdout: list[str] | None = None
+) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes of it and its helpers) of one child process; raises if it fails."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak RSS
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{err.read().decode()[-2000:]}"
+            )
+        if stdout is not None:
+            stdout.append(out.read().decode())
+    return wall, usage.ru_maxrss * 1024
+
+
+def demo_model() -> Path:
+    from fwyy_ollama.base_model import resolve_base_model
+    from fwyy_ollama.profiles import load_profile
+
+    return resolve_base_model(load_profile("fwyy-smollm2"))
+
+
+def random_1b(workdir: Path, tokenizer_from: Path) -> Path:
+    """A random bf16 llama with TinyLlama-1.1B's shape, made once."""
+    dest = workdir / "random-1.1b"
+    if (dest / "config.json").is_file():
+        return dest
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_from)
+    cfg = AutoConfig.for_model(
+        "llama",
+        vocab_size=len(tok),
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(0)
+    with torch.device("cpu"):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    tmp = Path(tempfile.mkdtemp(dir=workdir))
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(dest)
+    return dest
+
+
+def bench_fwyy(model: Path, quant: str, out: Path) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if k != "FWYY_LLAMA_QUANTIZE"}  # pip-only path
+    env["FWYY_CACHE"] = tempfile.mkdtemp(prefix="fwyy-bench-cache-")  # first-run figures: nothing cached
+    printed: list[str] = []
+    wall, rss = run([sys.executable, "-c", FWYY_CHILD, str(model), str(out), quant], env, printed)
+    own = int(printed[0].split()[-1])  # the export process alone (without its tokenizer-check helper)
+    size = out.stat().st_size
+    out.unlink()
+    return {"wall_s": wall, "peak_rss": rss, "export_process_rss": own, "size": size}
+
+
+def bench_llama_cpp(checkout: Path, model: Path, quant: str, out: Path) -> dict[str, float | str]:
+    f16 = out.with_suffix(".f16.gguf")
+    env = dict(os.environ)  # the script uses the gguf-py of its own checkout
+    wall, rss = run([sys.executable, str(checkout / "convert_hf_to_gguf.py"), str(model), "--outfile", str(f16),
+                     "--outtype", "f16"], env)  # fmt: skip
+    how = "convert_hf_to_gguf.py"
+    if quant == "f16":
+        f16.rename(out)
+    else:
+        binary = checkout / "build" / "bin" / "llama-quantize"
+        if binary.is_file():
+            w2, r2 = run([str(binary), str(f16), str(out), quant.upper(), str(os.cpu_count() or 1)])
+            how += " + llama-quantize"
+        else:
+            w2, r2 = run([sys.executable, "-c", QUANTIZE_CHILD, str(f16), str(out), quant])
+            how += " + llama_model_quantize (llama-cpp-python)"
+        wall, rss = wall + w2, max(rss, r2)
+        f16.unlink()
+    size = out.stat().st_size
+    out.unlink()
+    return {"wall_s": wall, "peak_rss": rss, "size": size, "how": how}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="demo,1b")
+    parser.add_argument("--quants", default="f16,q4_k_m")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "fwyy-bench-export")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.prepare:
+        demo = demo_model()
+        made = {"demo": str(demo)}
+        if "1b" in args.models.split(","):
+            made["1b"] = str(random_1b(args.workdir, demo))
+        print(json.dumps({k: v for k, v in made.items() if k in args.models.split(",")}))
+        return
+    checkout = Path(os.environ["FWYY_BENCH_LLAMA_CPP"]) if os.environ.get("FWYY_BENCH_LLAMA_CPP") else None
+
+    # the models are made in a child: a forked child counts its parent's pages in its peak RSS
+    # until exec, so this process must stay small while it measures
+    prep = subprocess.run(
+        [sys.executable, __file__, "--prepare", "--models", args.models, "--workdir", str(args.workdir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    models = {k: Path(v) for k, v in json.loads(prep.stdout.strip().splitlines()[-1]).items()}
+    rows = []
+    for label, folder in models.items():
+        params = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+        for quant in args.quants.split(","):
+            out = args.workdir / f"{label}-{quant}.gguf"
+            row = {
+                "model": label,
+                "weights_bytes": params,
+                "quant": quant,
+                "fwyy": bench_fwyy(folder, quant, out),
+            }
+            if checkout is not None:
+                row["llama.cpp"] = bench_llama_cpp(checkout, folder, quant, out)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    if args.json:
+        print(json.dumps({"cpus": os.cpu_count(), "rows": rows}, indent=2))
+        return
+    mib = 1 << 20
+    print(f"machine: {os.cpu_count()} CPUs; llama.cpp: {checkout or 'not given (set FWYY_BENCH_LLAMA_CPP)'}")
+    print(f"{'model':<6} {'quant':<7} {'tool':<10} {'wall s':>8} {'peak RSS MiB':>13} {'GGUF MiB':>9}  note")
+    for row in rows:
+        for tool in ("fwyy", "llama.cpp"):
+            if tool in row:
+                r = row[tool]
+                note = r.get("how", "")
+                if "export_process_rss" in r:
+                    note = f"export process alone: {r['export_process_rss'] / mib:.0f} MiB"
+                print(f"{row['model']:<6} {row['quant']:<7} {tool:<10} {r['wall_s']:>8.1f} "
+                      f"{r['peak_rss'] / mib:>13.0f} {r['size'] / mib:>9.0f}  {note}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
