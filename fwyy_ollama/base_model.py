@@ -64,6 +64,14 @@ def _convert_gguf(gguf: Path, architecture: str, dest: Path, progress: Progress 
         del model.config.quantization_config
     if architecture:
         model.config.architectures = [architecture]
+    # transformers' GGUF tokenizer conversion can swap the special tokens (SmolLM2 comes out with
+    # eos <|im_start|>); the model config carries the GGUF's own ids, so take them from there.
+    for role in ("bos", "eos"):
+        token_id = getattr(model.config, f"{role}_token_id", None)
+        if isinstance(token_id, int):
+            setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(token_id))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     if progress:
         progress(1, 2, "saving the base model")
     with atomic_dir(dest) as tmp:

@@ -20,6 +20,9 @@ def test_smollm2_folder_is_a_loadable_hf_model(smollm2_dir: Path) -> None:
     assert config["num_hidden_layers"] == 30
     tok = AutoTokenizer.from_pretrained(smollm2_dir)
     assert "<|im_start|>" in tok.chat_template
+    # The same special tokens as the GGUF (transformers' conversion alone gives eos <|im_start|>).
+    assert (tok.bos_token, tok.eos_token) == ("<|im_start|>", "<|im_end|>")
+    assert tok.eos_token_id == config["eos_token_id"] == 2
     model = AutoModelForCausalLM.from_pretrained(smollm2_dir)
     ids = tok("SELECT * FROM users", return_tensors="pt").input_ids
     out = model(ids).logits
