@@ -64,6 +64,8 @@ class TrainSettings:
     max_seq_length: int = 2048
     load_in_4bit: bool = True
     logging_steps: int = 1
+    languages: tuple[str, ...] = LANGUAGES
+    """Keep training records whose answer is in these languages (the demo's 135M model: en only)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,9 @@ def _validate(p: Profile) -> None:
         raise bad(
             "train.optimizer", f"{p.train.optimizer!r} is not adamw_8bit, adamw_torch or paged_adamw_8bit"
         )
+    bad_langs = [lang for lang in p.train.languages if lang not in LANGUAGES]
+    if bad_langs or not p.train.languages:
+        raise bad("train.languages", f"must list some of {', '.join(LANGUAGES)}")
     if p.base.gguf_package and not p.base.gguf_file:
         raise bad("base.gguf_file", "required when base.gguf_package is set")
     for key, value in p.parameters.items():
