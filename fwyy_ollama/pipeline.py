@@ -95,6 +95,7 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
     hooks = hooks or StageHooks()
     folder = (options.out / profile.name).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    _sweep_temporaries(folder)
     manifest = Manifest(folder / "manifest.json")
     quant = (options.quant or profile.export.quant).lower()
     outcomes: list[StageOutcome] = []
@@ -278,6 +279,17 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
         stages=outcomes,
         ollama_command=ollama_command,
     )
+
+
+def _sweep_temporaries(folder: Path) -> None:
+    """Remove what a build killed outright (SIGKILL, power loss) left under a temporary name."""
+    import shutil
+
+    for tmp in folder.glob(".*.tmp"):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 def _gather_dataset(sources: list[Path], dest: Path, progress: Progress) -> dict[str, Any]:

@@ -7,6 +7,7 @@ command parses its options, calls a stage function and prints with rich; it hold
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from typing import Any
 
@@ -63,12 +64,18 @@ def cli() -> None:
     """
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: user mistakes (FwyyError) print a message and exit non-zero, no traceback."""
     from rich.markup import escape
 
     from fwyy_ollama.cli.common import err_console
 
+    # SIGTERM (a `kill`, a CI timeout) unwinds like Ctrl-C, so temporary files are removed.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = cli.main(args=argv, prog_name="fwyy", standalone_mode=False)
         # Without standalone mode click returns ctx.exit()'s code instead of exiting with it.
