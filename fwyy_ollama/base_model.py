@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fwyy_ollama.atomic import atomic_dir
 from fwyy_ollama.errors import FwyyError
@@ -41,6 +42,14 @@ def packaged_gguf(distribution: str, filename: str) -> Path:
             if path.is_file():
                 return path
     raise FwyyError(f"base.gguf_file: {distribution} does not ship {filename}")
+
+
+def _lock(handle: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no multi-rank training there
+        return
+    fcntl.flock(handle, fcntl.LOCK_EX)
 
 
 def _slug(hf_id: str) -> str:
@@ -100,8 +109,14 @@ def resolve_base_model(profile: Profile, *, progress: Progress | None = None) ->
     if base.gguf_package:
         gguf = packaged_gguf(base.gguf_package, base.gguf_file)
         folder = cache_root() / "base" / _slug(base.hf_id)
-        if not _is_current(folder, gguf):
-            _convert_gguf(gguf, base.architecture, folder, progress)
+        if _is_current(folder, gguf):
+            return folder
+        # Under torchrun every rank resolves the base: one converts, the others wait for it.
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            _lock(lock)
+            if not _is_current(folder, gguf):
+                _convert_gguf(gguf, base.architecture, folder, progress)
         return folder
     local = Path(base.hf_id).expanduser()
     if local.is_dir():
