@@ -35,7 +35,7 @@ class _RichHooks(StageHooks):
     def done(self, outcome: StageOutcome) -> None:
         mark = {
             "ran": "[green]done[/]",
-            "skipped": "[cyan]skipped (unchanged)[/]",
+            "skipped": "[cyan]skipped[/]",
             "not run": "[yellow]not run[/]",
         }
         text = f"[bold]{outcome.name}[/] {mark[outcome.status]}"
