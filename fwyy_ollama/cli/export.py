@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fwyy_ollama.cli.common import console, err_console, json_option, print_json
+from fwyy_ollama.cli.common import console, json_option, print_json, progress_callback
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.export.quantize import DEFAULT_QUANT, QUANTS
 
@@ -67,20 +66,7 @@ def export(
         raise FwyyError("give --adapter DIR (a trained LoRA) or --model DIR (an HF model folder)")
     quant = quant.lower()
     out = out or _default_out(adapter, model, quant)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
-        task = bar.add_task("reading model", total=None)
-
-        def progress(done: float, total: float | None, description: str) -> None:
-            bar.update(task, completed=done, total=total, description=description)
-
+    with progress_callback("reading model", disable=as_json) as progress:
         result = export_gguf(
             adapter_dir=adapter,
             model_dir=model,

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import click
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from fwyy_ollama.cli.common import console, err_console, json_option, print_json, profile_option
+from fwyy_ollama.cli.common import (
+    console,
+    err_console,
+    json_option,
+    print_json,
+    profile_option,
+    progress_callback,
+)
 
 
 @click.command("export-gpt4all")
@@ -65,20 +71,7 @@ def export_gpt4all(
     """
     from fwyy_ollama.gpt4all import export_gpt4all as run
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
-        task = bar.add_task("exporting", total=None)
-
-        def progress(done: float, total: float | None, description: str) -> None:
-            bar.update(task, completed=done, total=total, description=description)
-
+    with progress_callback("exporting", disable=as_json) as progress:
         result = run(
             gguf=gguf,
             profile=profile,
