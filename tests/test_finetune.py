@@ -295,15 +295,12 @@ def test_resume_continues_from_the_last_checkpoint(
     assert third.metadata["resumed_from"] is None and third.steps == 2
 
 
-def test_padding_free_batches_give_the_same_loss(tiny_llama_dir: Path, smollm2_dir: Path) -> None:
-    """Padding-free batching is on only because it is exact here: same loss as a padded batch."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+def _three_features(smollm2_dir: Path) -> list[dict[str, list[int]]]:
+    """Three ChatML conversations of different lengths, tokenized as training tokenizes them."""
+    from transformers import AutoTokenizer
 
     from fwyy_ollama.chat_families import get_family
     from fwyy_ollama.finetune.data import tokenize_all
-    from fwyy_ollama.finetune.hf_backend import packed_attention_supported
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
     family = get_family("chatml")
@@ -315,6 +312,18 @@ def test_padding_free_batches_give_the_same_loss(tiny_llama_dir: Path, smollm2_d
         tokenizer, convs, chat_template=family.hf_chat_template, turn_end=family.eos_token, max_seq_length=512
     )
     feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples.examples]
+    return feats
+
+
+def test_padding_free_batches_give_the_same_loss(tiny_llama_dir: Path, smollm2_dir: Path) -> None:
+    """Padding-free batching is on only because it is exact here: same loss as a padded batch."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from fwyy_ollama.finetune.hf_backend import packed_attention_supported
+
+    feats = _three_features(smollm2_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="sdpa")
     assert packed_attention_supported(model.config._attn_implementation)
     padded = DataCollatorForLanguageModeling(pad_token_id=0)(feats)
@@ -333,30 +342,19 @@ def test_answer_only_logits_give_the_same_loss(tiny_llama_dir: Path, smollm2_dir
     """The CPU loss computes logits only where a label is; the loss must equal the model's own."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from fwyy_ollama.chat_families import get_family
-    from fwyy_ollama.finetune.data import tokenize_all
     from fwyy_ollama.finetune.sft import answer_loss_sum
 
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
-    family = get_family("chatml")
-    convs = [
-        [{"role": "user", "content": "q " * k}, {"role": "assistant", "content": "answer " * (k + 3)}]
-        for k in (3, 17, 40)
-    ]
-    examples = tokenize_all(
-        tokenizer, convs, chat_template=family.hf_chat_template, turn_end=family.eos_token, max_seq_length=512
-    )
-    feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples.examples]
+    feats = _three_features(smollm2_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="sdpa")
     model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     for padding_free in (False, True):
         batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=padding_free)(feats)
         expected = model(**batch, use_cache=False).loss
         total, count = answer_loss_sum(model, batch)
-        assert count == sum(1 for e in examples.examples for x in e.labels[1:] if x != -100)
+        assert count == sum(1 for f in feats for x in f["labels"][1:] if x != -100)
         assert torch.allclose(total / count, expected, atol=1e-5), (padding_free, total / count, expected)
         # Same gradients too: it is the same function of the LoRA weights.
         grads = []
