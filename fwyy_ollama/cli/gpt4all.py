@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -91,39 +92,52 @@ def export_gpt4all(
 
             loads = check_loads(result.gguf)
         except Exception as exc:  # noqa: BLE001 - the gpt4all extra is optional here
-            err_console.print(f"[yellow]not verified:[/] {exc}")
+            err_console.print(f"[yellow]not verified:[/] {escape(str(exc))}", highlight=False)
     if as_json:
         print_json(result.to_json() | {"gpt4all_loads": loads})
         return
 
     table = Table(show_header=False, box=None)
-    table.add_row("model file", str(result.gguf))
+    table.add_row("model file", escape(str(result.gguf)))
     table.add_row(
         "quantization", result.quant + ("" if result.gpu_ok else "  (GPT4All runs it on the CPU only)")
     )
-    table.add_row("settings", f"{result.settings_file}  [{result.group}]")
-    table.add_row("source", str(result.source))
+    table.add_row("settings", escape(f"{result.settings_file}  [{result.group}]"))
+    table.add_row("source", escape(str(result.source)))
     if loads is not None:
         table.add_row("gpt4all loads it", "[green]yes[/]" if loads else "[red]no[/]")
     console.print(table)
     for change in result.changes:
-        console.print(f"[yellow]changed:[/] {change}")
+        console.print(f"[yellow]changed:[/] {escape(change)}", highlight=False)
     console.print(
         Panel(
             f"Close GPT4All before exporting (it rewrites GPT4All.ini on exit), then start it and pick "
-            f"[bold]{result.name}[/] in the model menu at the top of a chat (Settings > Model shows its "
+            f"[bold]{escape(result.name)}[/] in the model menu at the top of a chat (Settings > Model shows its "
             "chat template and system message).",
             title="GPT4All desktop",
         )
     )
     b = result.bindings
-    console.print(Panel(repr(b.prompt_template), title="bindings: prompt_template ({0} = your message)"))
-    console.print(Panel(repr(b.system_prompt), title="bindings: system_prompt (raw, with control tokens)"))
     if b.note:
-        console.print(f"[yellow]note:[/] {b.note}")
-    console.print(
-        "[dim]from gpt4all import GPT4All\n"
-        f"m = GPT4All({result.gguf.name!r}, model_path={str(result.gguf.parent)!r}, allow_download=False)\n"
-        "with m.chat_session(system_prompt=SYSTEM, prompt_template=TEMPLATE): print(m.generate(text))[/]",
-        highlight=False,
+        console.print(f"[yellow]note:[/] {escape(b.note)}")
+    console.print("[dim]gpt4all Python bindings (they do not read GPT4All.ini):[/]")
+    # Plain text, never wrapped by rich, so the block pastes into Python as it is.
+    console.print(bindings_snippet(result.gguf, b.system_prompt, b.prompt_template), markup=False,
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def bindings_snippet(gguf: Path, system_prompt: str, prompt_template: str) -> str:
+    """Python that loads the exported model with gpt4all's bindings and fwyy's prompts.
+
+    Literals are repr()s on one line each: whatever the terminal does with long lines, the text
+    copied from it is valid Python.
+    """
+    return (
+        "from gpt4all import GPT4All\n"
+        f"SYSTEM = {system_prompt!r}\n"
+        f"TEMPLATE = {prompt_template!r}  # {{0}} is your message\n"
+        f"m = GPT4All({gguf.name!r}, model_path={str(gguf.parent)!r}, allow_download=False)\n"
+        'text = "paste the code or log to analyze here"\n'
+        "with m.chat_session(system_prompt=SYSTEM, prompt_template=TEMPLATE):\n"
+        "    print(m.generate(text, max_tokens=1024))\n"
     )
