@@ -250,23 +250,40 @@ def _functions(code: str) -> Iterable[str]:
                 stack.append(child)
 
 
-def _library_functions(files: Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
-    """Comment- and docstring-free functions of library files that touch look-alike APIs."""
-    for path, code in files:
-        for fn in _functions(code):
-            if not _LOOKALIKE.search(fn):
+def _library_functions(
+    files: Iterable[tuple[str, str]], origin: Callable[[str], str], license: str, caps: tuple[int, int]
+) -> list[CorpusItem]:
+    """Safe items from library functions, comment- and docstring-free, 40 to 180 characters:
+    `caps[0]` that touch look-alike APIs (subprocess, hashlib, shutil, sockets ...) and `caps[1]`
+    that do not, so benign code is not all file and process work.
+
+    Candidates are visited in a fixed shuffled order and taken until each cap is reached, which
+    keeps loading fast (the standard library has thousands of functions).
+    """
+    candidates = [(fn, path) for path, code in files for fn in _functions(code) if len(fn) <= 1500]
+    random.Random(SEED).shuffle(candidates)
+    out: list[CorpusItem] = []
+    for lookalike, cap in zip((True, False), caps):
+        raw = []
+        for fn, path in candidates:
+            if bool(_LOOKALIKE.search(fn)) != lookalike:
                 continue
             try:
                 text = _strip_python(fn)
             except _Skip:
                 continue
-            if len(text.splitlines()) >= 2:
-                yield text, path
+            if len(text.splitlines()) >= 2 and 40 <= len(text) <= 180:
+                raw.append((text, origin(path)))
+                if len(raw) >= cap * 2:
+                    break
+        out += _items(raw, "python", False, license, Label.SAFE)[:cap]
+    return _dedupe(out)
 
 
 # ---------------------------------------------------------------------------- bash
 
 
+_BUILTINS = {"cd", "echo", "export", "for", "while", "if", "printf", "read", "set", "source", "test", "ls", "cat"}
 _SHELL_NAME = "/bin/sh"
 _IP, _PORT = "10.10.14.7", "4444"
 
@@ -295,7 +312,7 @@ def _load_pybins() -> list[CorpusItem]:
             continue
         for data in entry["data"]:
             code = _strip_shell(data.get("code", ""))
-            if not code or re.search(r"^\s*(\^|:!|!|\[)", code, re.M):  # interactive keystrokes
+            if not code or re.search(r"^\s*(:!|!|\[)|\^[A-Z@\]\[]", code, re.M):  # keystrokes
                 continue
             by_function.setdefault(entry["function"], []).append((code, f"{path} ({entry['cmd']}, {entry['function']})"))
     out: list[CorpusItem] = []
@@ -306,24 +323,30 @@ def _load_pybins() -> list[CorpusItem]:
             [(t, _origin("pybins", o)) for t, o in by_function[function]], "bash", True, "GPL-3.0",
             _GTFO_LABEL.get(function),
         )
-        out.extend(_sample(items, _GTFO_CAPS.get(function, 10_000)))
+        out.extend(_sample(_fit_length(items, 12, 250), _GTFO_CAPS.get(function, 10_000)))
     return _dedupe(out)
 
 
-def _cheat_commands(name: str, text: str) -> Iterable[tuple[str, str]]:
-    """Each example of a cheatsheet: the command lines under one comment."""
+def _cheat_commands(name: str, text: str, commands: set[str]) -> Iterable[tuple[str, str]]:
+    """Each example of a cheatsheet: the command lines under one comment, if they start with a
+    command (a sheet's name or a shell builtin), which leaves out prose and option tables."""
     for block in re.split(r"\n\s*(?:#[^\n]*\n)+|\n\s*\n", "\n" + text):
         cmd = _strip_shell(block)
-        if cmd and "..." not in cmd and not re.search(r"<[^<>\s]+>|\bfoo\b|->", cmd) and len(cmd.splitlines()) <= 4:
+        first = re.sub(r"^(sudo|env|time|nohup)\s+", "", cmd).split(" ", 1)[0]
+        if first not in commands or len(cmd.splitlines()) > 4:
+            continue
+        if "..." not in cmd and not re.search(r"<[^<>\s]+>|\bfoo\b|->|\{\w+\|\w+|\[\w+\]", cmd):
             yield cmd, name
 
 
 def _load_cheat() -> list[CorpusItem]:
     """cheat's bundled cheatsheets: everyday command examples; safe unless they show a risk."""
     files = _files("cheat")
+    paths = sorted(p for p in files if p.startswith("cheat/cheatsheets/") and not p.endswith((".py", "/")))
+    commands = {p.rsplit("/", 1)[-1] for p in paths} | _BUILTINS
     raw = []
-    for path in sorted(p for p in files if p.startswith("cheat/cheatsheets/") and not p.endswith((".py", "/"))):
-        raw.extend((c, _origin("cheat", path)) for c, _ in _cheat_commands(path, files[path]))
+    for path in paths:
+        raw.extend((c, _origin("cheat", path)) for c, _ in _cheat_commands(path, files[path], commands))
     items = _fit_length(_items(raw, "bash", False, "GPL-3.0", Label.SAFE), 20, 400)
     return _sample(items, 220)
 
@@ -371,7 +394,7 @@ def _load_revshell_bash() -> list[CorpusItem]:
     critical = [r for r in raw if "msf_venom" not in r[1]]
     venom = [r for r in raw if "msf_venom" in r[1]]
     items = _items(critical, "bash", True, "MIT", Label.CRITICAL) + _items(venom, "bash", True, "MIT")
-    return _sample(_dedupe(items), 30)
+    return _sample(_fit_length(_dedupe(items), 20, 130), 30)
 
 
 # ---------------------------------------------------------------------------- python
@@ -408,6 +431,8 @@ def _load_bandit() -> list[CorpusItem]:
                 text = _strip_python(chunk)
             except _Skip:
                 continue
+            if re.search(r"bad|evil|insecure|vuln|unsafe|danger|exploit", text, re.I):
+                continue  # the name would give the verdict away
             if _BANDIT_RISK.search(text) and not re.search(r"safe_load|SafeLoader|usedforsecurity=False", text):
                 raw.append((text, _origin("bandit", path)))
     return _sample(_items(raw, "python", True, "Apache-2.0"), 260)
@@ -416,8 +441,8 @@ def _load_bandit() -> list[CorpusItem]:
 def _load_stdlib() -> list[CorpusItem]:
     """CPython's own library: functions touching files, processes, hashes, sockets; safe."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    skip = re.compile(r"^(test|idlelib|lib2to3|tkinter|turtledemo|ensurepip|site-packages|pydoc_data|distutils)")
-    paths = sorted(p for p in root.rglob("*.py") if not skip.match(p.relative_to(root).as_posix()))
+    packages = ("", "email", "http", "json", "logging", "urllib", "concurrent/futures", "importlib", "xml/etree")
+    paths = sorted(p for sub in packages for p in (root / sub).glob("*.py"))
     version = f"CPython {sys.version_info.major}.{sys.version_info.minor}"
 
     def files() -> Iterable[tuple[str, str]]:
@@ -427,9 +452,7 @@ def _load_stdlib() -> list[CorpusItem]:
             except (OSError, UnicodeDecodeError):
                 continue
 
-    raw = [(t, f"{version} stdlib: {path}") for t, path in _library_functions(files())]
-    items = _fit_length(_items(raw, "python", False, "PSF-2.0", Label.SAFE), 40, 180)
-    return _sample(items, 170)
+    return _library_functions(files(), lambda path: f"{version} stdlib: {path}", "PSF-2.0", (150, 80))
 
 
 def _codeshield_cases() -> list[tuple[str, bool, str]]:
@@ -445,7 +468,7 @@ def _codeshield_cases() -> list[tuple[str, bool, str]]:
         code = files[path]
         lines = code.splitlines()
         tree = ast.parse(code)
-        imports = [ast.get_source_segment(code, n) or "" for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
             args = ", ".join(a.arg for a in fn.args.args)
             pending: list[str] = []
@@ -459,7 +482,9 @@ def _codeshield_cases() -> list[tuple[str, bool, str]]:
                 if not mark:
                     continue
                 body = textwrap.indent("\n".join(pending), "    ")
-                snippet = "\n".join([*imports, "", "", f"def handler({args}):", body])
+                used = set(re.findall(r"\w+", body))
+                head = [ast.get_source_segment(code, n) or "" for n in imports if {a.asname or a.name for a in n.names} & used]
+                snippet = "\n".join([*head, "", "", f"def handler({args}):", body])
                 out.append((_strip_python(snippet), mark.group(1) == "ruleid", path))
                 pending = []
     return out
@@ -505,11 +530,8 @@ def _load_codeshield() -> list[CorpusItem]:
 def _load_distlib() -> list[CorpusItem]:
     """distlib's functions that touch look-alike APIs (subprocess lists, hashlib, shutil): safe."""
     files = _files("distlib")
-    lib = [
-        (t, _origin("distlib", p))
-        for t, p in _library_functions((p, files[p]) for p in sorted(files) if p.endswith(".py"))
-    ]
-    return _sample(_fit_length(_items(lib, "python", False, "PSF-2.0", Label.SAFE), 40, 220), 25)
+    texts = ((p, files[p]) for p in sorted(files) if p.endswith(".py"))
+    return _library_functions(texts, lambda path: _origin("distlib", path), "PSF-2.0", (14, 12))
 
 
 def _dedupe(items: list[CorpusItem]) -> list[CorpusItem]:
