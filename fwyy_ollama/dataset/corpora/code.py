@@ -34,6 +34,7 @@ import sysconfig
 import tarfile
 import textwrap
 import tokenize
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -373,7 +374,9 @@ def _load_eg() -> list[CorpusItem]:
 def _revshell_templates() -> list[tuple[str, str, list[str]]]:
     """(name, command, platforms) of revshell-generator's template lists, read without importing."""
     path = "reverseshellgenerator/shells_templates.py"
-    tree = ast.parse(_files("revshell-generator")[path])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the templates hold regex-like escapes ("\s")
+        tree = ast.parse(_files("revshell-generator")[path])
     out = []
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
