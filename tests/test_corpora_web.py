@@ -10,6 +10,7 @@ import re
 import statistics
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +38,7 @@ def _role_items(role: str) -> list[CorpusItem]:
 def test_source_loads_valid_items(name: str) -> None:
     source = SOURCES[name]
     items = _load(source)
-    assert len(items) >= 20, f"{name} yields only {len(items)} items"
+    assert len(items) >= 12, f"{name} yields only {len(items)} items"
     assert source.package.split("==")[0] in items[0].source
     norms = set()
     for item in items:
@@ -134,9 +135,21 @@ def test_labels_follow_the_rubric_where_it_is_fixed() -> None:
     assert web._xss_label("<script src=https://evil.test/x.js></script>") is Label.HIGH
 
 
-def test_missing_package_is_a_source_missing_with_the_install_command(
-    monkeypatch: pytest.MonkeyPatch,
+def test_an_archive_that_cannot_be_fetched_is_a_source_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setitem(web.PINS, "sqlglot", "0.0.1")
-    with pytest.raises(SourceMissing, match=r"pip install --no-deps sqlglot==0\.0\.1"):
-        web._package_root("sqlglot")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(web.PINS, "sqlglot", "0.0.0.1")
+    with pytest.raises(SourceMissing, match=r"sqlglot 0\.0\.0\.1: .*download failed"):
+        web._files("sqlglot", "sqlglot/*.py")
+
+
+def test_sqli_labels_follow_the_rubric() -> None:
+    assert web._sqli_label("'") is Label.LOW
+    assert web._sqli_label("' or 1=1--") is Label.HIGH
+    assert web._sqli_label("') or ('a'='a") is Label.HIGH
+    assert web._sqli_label("admin'--") is Label.HIGH
+    assert web._sqli_label("'; exec master..xp_cmdshell") is Label.CRITICAL
+    assert web._sqli_label("' UNION ALL SELECT") is Label.HIGH
+    assert web._sqli_label(" and 2=0") is Label.MEDIUM
+    assert web._sqli_label("' or 'x'='y") is None  # not a tautology: the rubric fixes nothing

