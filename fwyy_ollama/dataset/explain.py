@@ -193,7 +193,8 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
     "bash": (
         _f(
             "revshell",
-            r"/dev/tcp/|\bnc\b.*\s-e\s|mkfifo|socat\b.*exec|pty\.spawn",
+            r"/dev/(tcp|udp)/|\b(nc|ncat|netcat)\b.*\s-[ec]\s|mkfifo|socat\b.*exec|pty\.spawn"
+            r"|fsockopen|TCPSocket\.(new|open)|\bztcp\b|/inet/tcp/",
             C,
             "connects a shell to a remote host (`{m}`), a reverse shell",
             "把 Shell 连接到远程主机（`{m}`），即反弹 Shell",
@@ -206,6 +207,14 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
             "destroys data on the system (`{m}`)",
             "销毁系统上的数据（`{m}`）",
             "T1485",
+        ),
+        _f(
+            "root_shell",
+            r"\bsetuid\(0\)|posix_setuid\(0\)|/bin/(ba)?sh\s+-p\b|\bsudo\b[^\n]*\bexec\s+/bin/(ba)?sh",
+            H,
+            "escapes to a shell with raised privileges (`{m}`)",
+            "借提升后的权限逃逸到 Shell（`{m}`）",
+            "CWE-250",
         ),
         _f(
             "pipe_sh",
@@ -291,15 +300,25 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "deserialize",
-            r"pickle\.loads?|yaml\.load\s*\((?![^)]*SafeLoader)|marshal\.loads",
+            r"(pickle|pkl|cPickle|dill|jsonpickle)\.(loads?|decode)\s*\(|from\s+pickle\s+import\s+loads"
+            r"|yaml\.load\s*\((?![^)]*SafeLoader)|marshal\.loads",
             H,
             "deserializes data with `{m}`, which can run code",
             "用 `{m}` 反序列化数据，可能执行代码",
             "CWE-502",
         ),
         _f(
+            "sql_format",
+            r"\.execute(many)?\(\s*(f[\"']|[\"'][^\"']*[\"']\s*(%|\+|\.format\())",
+            H,
+            "builds an SQL statement from values by string formatting (`{m}`)",
+            "用字符串格式化把值拼进 SQL 语句（`{m}`）",
+            "CWE-89",
+        ),
+        _f(
             "weak",
-            r"hashlib\.(md5|sha1)|verify\s*=\s*False|random\.(random|randint|choice)",
+            r"hashlib\.(md5|sha1)|verify\s*=\s*False|random\.(random|randint|choice)"
+            r"|\b(ARC4|DES|Blowfish)\.new\(|MODE_ECB\b|modes\.ECB\(",
             M,
             "uses a weak primitive (`{m}`)",
             "使用了弱安全原语（`{m}`）",
