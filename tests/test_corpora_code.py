@@ -11,8 +11,7 @@ from functools import cache
 
 import pytest
 
-from fwyy_ollama.dataset.corpora import CorpusItem, Source, SourceMissing
-from fwyy_ollama.dataset.corpora import code
+from fwyy_ollama.dataset.corpora import CorpusItem, Source, SourceMissing, code
 from fwyy_ollama.dataset.explain import find_features
 from fwyy_ollama.dataset.records import normalize_input
 from fwyy_ollama.dataset.split import skeleton
@@ -79,7 +78,9 @@ def test_reverse_shells_are_critical() -> None:
 def test_sources_disjoint_by_role() -> None:
     packages = {role: {s.package for s in code.SOURCES if s.role == role} for role in ("train", "realworld")}
     assert not packages["train"] & packages["realworld"]
-    origins = {role: {it.source.split(":")[0].rsplit(" ", 1)[0] for it in _by_role(role)} for role in packages}
+    origins = {
+        role: {it.source.split(":")[0].rsplit(" ", 1)[0] for it in _by_role(role)} for role in packages
+    }
     assert not origins["train"] & origins["realworld"], "a package feeds both roles"
 
 

@@ -115,7 +115,9 @@ def _archive_path(name: str) -> Path:
     """The pinned archive of `name`, downloaded with pip on first use."""
     version, sdist = PINS[name]
     folder = cache_dir() / f"{name}-{version}"
-    found = sorted(p for p in folder.glob("*") if p.suffix in {".whl", ".gz", ".zip"}) if folder.is_dir() else []
+    found = (
+        sorted(p for p in folder.glob("*") if p.suffix in {".whl", ".gz", ".zip"}) if folder.is_dir() else []
+    )
     if found:
         return found[0]
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,7 +178,11 @@ def _strip_python(code: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+            ):
                 if isinstance(body[0].value.value, str) and len(body) > 1:
                     drop.update(range(body[0].lineno - 1, (body[0].end_lineno or body[0].lineno)))
     for tok in reversed(tokens):
@@ -202,7 +208,11 @@ def _looks_risky(text: str, category: str) -> bool:
 
 
 def _items(
-    raw: Iterable[tuple[str, str]], category: str, risky: bool, license: str, label: Label | None = None,
+    raw: Iterable[tuple[str, str]],
+    category: str,
+    risky: bool,
+    license: str,
+    label: Label | None = None,
     label_of: Callable[[str], Label | None] | None = None,
 ) -> list[CorpusItem]:
     """Valid, de-duplicated items (by skeleton) from (text, origin) pairs, first occurrence kept."""
@@ -264,7 +274,7 @@ def _library_functions(
     candidates = [(fn, path) for path, code in files for fn in _functions(code) if len(fn) <= 1500]
     random.Random(SEED).shuffle(candidates)
     out: list[CorpusItem] = []
-    for lookalike, cap in zip((True, False), caps):
+    for lookalike, cap in zip((True, False), caps, strict=True):
         raw = []
         for fn, path in candidates:
             if bool(_LOOKALIKE.search(fn)) != lookalike:
@@ -284,7 +294,7 @@ def _library_functions(
 # ---------------------------------------------------------------------------- bash
 
 
-_BUILTINS = {"cd", "echo", "export", "for", "while", "if", "printf", "read", "set", "source", "test", "ls", "cat"}
+_BUILTINS = set("cd echo export for while if printf read set source test ls cat".split())
 _SHELL_NAME = "/bin/sh"
 _IP, _PORT = "10.10.14.7", "4444"
 
@@ -315,13 +325,18 @@ def _load_pybins() -> list[CorpusItem]:
             code = _strip_shell(data.get("code", ""))
             if not code or re.search(r"^\s*(:!|!|\[)|\^[A-Z@\]\[]", code, re.M):  # keystrokes
                 continue
-            by_function.setdefault(entry["function"], []).append((code, f"{path} ({entry['cmd']}, {entry['function']})"))
+            by_function.setdefault(entry["function"], []).append(
+                (code, f"{path} ({entry['cmd']}, {entry['function']})")
+            )
     out: list[CorpusItem] = []
     for function in sorted(by_function):
         if function not in _GTFO_LABEL and function not in _GTFO_CAPS:
             continue  # file-read / file-write / download alone read as ordinary commands
         items = _items(
-            [(t, _origin("pybins", o)) for t, o in by_function[function]], "bash", True, "GPL-3.0",
+            [(t, _origin("pybins", o)) for t, o in by_function[function]],
+            "bash",
+            True,
+            "GPL-3.0",
             _GTFO_LABEL.get(function),
         )
         out.extend(_sample(_fit_length(items, 12, 250), _GTFO_CAPS.get(function, 10_000)))
@@ -391,9 +406,15 @@ def _load_revshell_bash() -> list[CorpusItem]:
     """Reverse / bind shell one-liners (Linux) from revshell-generator: risky, critical."""
     raw = []
     for name, cmd, meta in _revshell_templates():
-        if "linux" not in meta or "\n" in cmd.strip() or cmd.lstrip().startswith(("<", "require(", "import ")):
+        if (
+            "linux" not in meta
+            or "\n" in cmd.strip()
+            or cmd.lstrip().startswith(("<", "require(", "import "))
+        ):
             continue
-        raw.append((_fill(cmd), _origin("revshell-generator", f"reverseshellgenerator/shells_templates.py ({name})")))
+        raw.append(
+            (_fill(cmd), _origin("revshell-generator", f"reverseshellgenerator/shells_templates.py ({name})"))
+        )
     critical = [r for r in raw if "msf_venom" not in r[1]]
     venom = [r for r in raw if "msf_venom" in r[1]]
     items = _items(critical, "bash", True, "MIT", Label.CRITICAL) + _items(venom, "bash", True, "MIT")
@@ -436,7 +457,9 @@ def _load_bandit() -> list[CorpusItem]:
                 continue
             if re.search(r"bad|evil|insecure|vuln|unsafe|danger|exploit", text, re.I):
                 continue  # the name would give the verdict away
-            if _BANDIT_RISK.search(text) and not re.search(r"safe_load|SafeLoader|usedforsecurity=False", text):
+            if _BANDIT_RISK.search(text) and not re.search(
+                r"safe_load|SafeLoader|usedforsecurity=False", text
+            ):
                 raw.append((text, _origin("bandit", path)))
     return _sample(_items(raw, "python", True, "Apache-2.0"), 260)
 
@@ -444,7 +467,17 @@ def _load_bandit() -> list[CorpusItem]:
 def _load_stdlib() -> list[CorpusItem]:
     """CPython's own library: functions touching files, processes, hashes, sockets; safe."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    packages = ("", "email", "http", "json", "logging", "urllib", "concurrent/futures", "importlib", "xml/etree")
+    packages = (
+        "",
+        "email",
+        "http",
+        "json",
+        "logging",
+        "urllib",
+        "concurrent/futures",
+        "importlib",
+        "xml/etree",
+    )
     paths = sorted(p for sub in packages for p in (root / sub).glob("*.py"))
     version = f"CPython {sys.version_info.major}.{sys.version_info.minor}"
 
@@ -486,7 +519,11 @@ def _codeshield_cases() -> list[tuple[str, bool, str]]:
                     continue
                 body = textwrap.indent("\n".join(pending), "    ")
                 used = set(re.findall(r"\w+", body))
-                head = [ast.get_source_segment(code, n) or "" for n in imports if {a.asname or a.name for a in n.names} & used]
+                head = [
+                    ast.get_source_segment(code, n) or ""
+                    for n in imports
+                    if {a.asname or a.name for a in n.names} & used
+                ]
                 snippet = "\n".join([*head, "", "", f"def handler({args}):", body])
                 out.append((_strip_python(snippet), mark.group(1) == "ruleid", path))
                 pending = []
@@ -501,7 +538,9 @@ def _revshell_python() -> list[tuple[str, str]]:
         if m:
             code = m.group(1)
             if "RHOST" in cmd:
-                code = code.replace('os.getenv("RHOST")', f'"{_IP}"').replace('int(os.getenv("RPORT"))', _PORT)
+                code = code.replace('os.getenv("RHOST")', f'"{_IP}"').replace(
+                    'int(os.getenv("RPORT"))', _PORT
+                )
             path = f"reverseshellgenerator/shells_templates.py ({name})"
             out.append((code.replace(";", "\n"), _origin("revshell-generator", path)))
     return out
@@ -526,7 +565,9 @@ def _load_codeshield() -> list[CorpusItem]:
     """
     cases = _codeshield_cases()
     risky = [(t, _origin("codeshield", p)) for t, r, p in cases if r]
-    safe = [(t, _origin("codeshield", p)) for t, r, p in cases if not r and not re.search(r"\b(eval|exec)\(", t)]
+    safe = [
+        (t, _origin("codeshield", p)) for t, r, p in cases if not r and not re.search(r"\b(eval|exec)\(", t)
+    ]
     return _items(risky, "python", True, "MIT") + _items(safe, "python", False, "MIT", Label.SAFE)
 
 
