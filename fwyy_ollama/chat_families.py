@@ -9,8 +9,10 @@ exactly as training did. The family always comes from the profile, never from th
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.resources import templates_dir
@@ -30,9 +32,28 @@ class ChatFamily:
     bos_token: str
     """The BOS text the Jinja template writes first; llama.cpp adds it as a token instead, so the
     Ollama TEMPLATE leaves it out ("" when the family has none)."""
-    trims_content: bool
-    """The Jinja template strips message contents (Llama 3: all, Mistral: assistant). Go templates
-    cannot trim, so callers should send stripped contents to Ollama."""
+    trimmed_roles: tuple[str, ...]
+    """Roles whose content the Jinja template strips (Llama 3: every message, Mistral: the
+    assistant's). Go's text/template cannot trim, so what goes to Ollama is stripped beforehand
+    (`prepare_messages`); then the Go TEMPLATE renders what the Jinja renders."""
+
+    @property
+    def trims_content(self) -> bool:
+        return bool(self.trimmed_roles)
+
+    def prepare_messages(self, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Messages for Ollama: contents stripped where the family's Jinja strips them."""
+        out = []
+        for m in messages:
+            msg = dict(m)
+            if msg.get("role") in self.trimmed_roles and isinstance(msg.get("content"), str):
+                msg["content"] = msg["content"].strip()
+            out.append(msg)
+        return out
+
+    def prepare_system(self, system: str) -> str:
+        """A SYSTEM text as the family's Jinja would render it (Ollama sends it as a system message)."""
+        return system.strip() if "system" in self.trimmed_roles else system
 
     @property
     def hf_chat_template(self) -> str:
@@ -52,7 +73,7 @@ _FAMILIES: dict[str, ChatFamily] = {
         stop=("<|im_start|>", "<|im_end|>", "<|endoftext|>"),
         eos_token="<|im_end|>",
         bos_token="",
-        trims_content=False,
+        trimmed_roles=(),
     ),
     "llama3": ChatFamily(
         name="llama3",
@@ -60,7 +81,7 @@ _FAMILIES: dict[str, ChatFamily] = {
         stop=("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
         eos_token="<|eot_id|>",
         bos_token="<|begin_of_text|>",
-        trims_content=True,
+        trimmed_roles=("system", "user", "assistant"),
     ),
     "mistral": ChatFamily(
         name="mistral",
@@ -68,7 +89,7 @@ _FAMILIES: dict[str, ChatFamily] = {
         stop=("[INST]", "[/INST]", "</s>"),
         eos_token="</s>",
         bos_token="<s>",
-        trims_content=True,
+        trimmed_roles=("assistant",),
     ),
 }
 
@@ -88,3 +109,11 @@ def get_family(name: str) -> ChatFamily:
         return _FAMILIES[name]
     except KeyError:
         raise FwyyError(f"chat family {name!r} is not one of {', '.join(FAMILIES)}") from None
+
+
+def family_for_ollama_template(template: str) -> ChatFamily | None:
+    """The family whose Ollama TEMPLATE this is (exactly), or None for any other template."""
+    for fam in _FAMILIES.values():
+        if template and template == fam.ollama_template:
+            return fam
+    return None

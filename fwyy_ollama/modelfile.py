@@ -164,6 +164,33 @@ class Modelfile:
         return ins.value if ins else None
 
     @property
+    def adapter(self) -> str | None:
+        """The ADAPTER Ollama applies: with several lines it keeps the last (parser.CreateRequest)."""
+        ins = self.last("adapter")
+        return ins.value if ins else None
+
+    @property
+    def draft(self) -> str | None:
+        ins = self.last("draft")
+        return ins.value if ins else None
+
+    @property
+    def renderer(self) -> str | None:
+        ins = self.last("renderer")
+        return ins.value if ins else None
+
+    @property
+    def parser(self) -> str | None:
+        ins = self.last("parser")
+        return ins.value if ins else None
+
+    @property
+    def requires(self) -> str | None:
+        """REQUIRES as Ollama stores it: a semantic version without its leading "v"."""
+        ins = self.last("requires")
+        return ins.value.removeprefix("v") if ins else None
+
+    @property
     def licenses(self) -> list[str]:
         return [i.value for i in self.all("license")]
 
@@ -323,15 +350,36 @@ def parse_modelfile(text: str, *, source: str = "Modelfile", base_dir: Path | No
     return Modelfile(tuple(out), source=source, base_dir=base_dir, warnings=tuple(warnings))
 
 
+def decode_modelfile(data: bytes, source: str = "Modelfile") -> str:
+    """Modelfile bytes as text, decoded as Ollama does: a UTF-8 or UTF-16 (LE/BE) byte-order mark
+    picks the encoding, else UTF-8. Windows PowerShell 5 writes `>` redirections as UTF-16 LE with
+    a BOM, and Ollama reads those files; so does fwyy."""
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):  # noqa: B007 - used after the loop
+        if data.startswith(bom):
+            break
+    else:
+        bom, codec = b"", "utf-8"
+    try:
+        return data[len(bom) :].decode(codec)
+    except UnicodeDecodeError as exc:
+        at = exc.start + len(bom)
+        raise FwyyError(
+            f"{source}: not {codec.upper()} text ({exc.reason} at byte {at})",
+            hint="save the Modelfile as UTF-8 (or UTF-16 with a byte-order mark)",
+        ) from None
+
+
 def load_modelfile(path: str | Path) -> Modelfile:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise FwyyError(f"{path}: no such Modelfile") from None
-    except UnicodeDecodeError as exc:
-        raise FwyyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_modelfile(text, source=str(path), base_dir=path.resolve().parent)
+    except IsADirectoryError:
+        raise FwyyError(f"{path}: is a folder, not a Modelfile") from None
+    return parse_modelfile(
+        decode_modelfile(data, str(path)), source=str(path), base_dir=path.resolve().parent
+    )
 
 
 # --------------------------------------------------------------------------- checking
@@ -354,13 +402,17 @@ def _check_parameter(ins: Instruction) -> list[Problem]:
         return [Problem(ins.line, f"parameter {name} wants true or false, got {raw!r}")]
     if kind == "list" and not raw:
         return [Problem(ins.line, "an empty stop string would stop every answer at once")]
+    # Ollama type-checks values only (api.FormatParams), so odd but well-typed values are accepted
+    # there and warned about here: they are legal, probably not meant.
     problems: list[Problem] = []
     if name == "temperature" and float(raw) < 0:
-        problems.append(Problem(ins.line, f"temperature must not be negative, got {raw}"))
+        problems.append(Problem(ins.line, f"temperature {raw} is negative: sampling acts as at 0", "warning"))
     if name in ("top_p", "min_p", "typical_p") and not 0.0 <= float(raw) <= 1.0:
-        problems.append(Problem(ins.line, f"{name} must be between 0 and 1, got {raw}"))
+        problems.append(Problem(ins.line, f"{name} {raw} is outside 0..1, its useful range", "warning"))
     if name == "num_ctx" and int(raw) <= 0:
-        problems.append(Problem(ins.line, f"num_ctx must be positive, got {raw}"))
+        problems.append(
+            Problem(ins.line, f"num_ctx {raw} is not positive: the model's default applies", "warning")
+        )
     return problems
 
 
@@ -415,9 +467,19 @@ def check_modelfile(mf: Modelfile, *, need_files: bool = False) -> list[Problem]
     for extra in froms[1:]:
         problems.append(Problem(extra.line, "more than one FROM: Ollama merges them; keep one", "warning"))
     for ins in mf.instructions:
-        if ins.name in ("template", "system") and len(mf.all(ins.name)) > 1 and ins is not mf.last(ins.name):
+        if ins.name in (
+            "template",
+            "system",
+            "adapter",
+            "draft",
+            "renderer",
+            "parser",
+            "requires",
+        ) and ins is not mf.last(ins.name):
             problems.append(
-                Problem(ins.line, f"{ins.name.upper()} given again later: this one is ignored", "warning")
+                Problem(
+                    ins.line, f"{ins.name.upper()} given again later: Ollama keeps the last one", "warning"
+                )
             )
         if ins.name == "parameter":
             problems.extend(_check_parameter(ins))
@@ -461,11 +523,40 @@ def _check_path(mf: Modelfile, ins: Instruction, need_files: bool) -> list[Probl
     if not path.exists():
         severity = "error" if need_files or ins.name != "from" else "warning"
         return [Problem(ins.line, f"{ins.name.upper()} {value}: no such file ({path})", severity)]
+    if path.is_dir():
+        if ins.name == "adapter":
+            problem = adapter_folder_problem(path)
+            return [Problem(ins.line, f"ADAPTER {value}: {problem}")] if problem else []
+        return []
     if path.is_file() and path.suffix.lower() == ".gguf":
         with open(path, "rb") as fh:
             if fh.read(4) != b"GGUF":
                 return [Problem(ins.line, f"{ins.name.upper()} {value}: not a GGUF file (no GGUF magic)")]
+    if ins.name == "draft" and mf.from_ and _same_file(path, mf.resolve(mf.from_)):
+        return [Problem(ins.line, f"DRAFT {value} is the FROM model itself: Ollama refuses that")]
     return []
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def adapter_folder_files(folder: Path) -> list[Path]:
+    """The files of a safetensors LoRA adapter folder that Ollama converts: adapter_config.json and
+    the *.safetensors weights (PEFT writes adapter_model.safetensors)."""
+    return sorted([folder / "adapter_config.json", *folder.glob("*.safetensors")])
+
+
+def adapter_folder_problem(folder: Path) -> str | None:
+    """Why `folder` is not an adapter Ollama can convert (None when it is)."""
+    if not (folder / "adapter_config.json").is_file():
+        return "a folder without adapter_config.json is not a safetensors LoRA adapter"
+    if not any(folder.glob("*.safetensors")):
+        return "the adapter folder has no .safetensors weights"
+    return None
 
 
 def check_file(path: str | Path, *, need_files: bool = False) -> list[str]:
@@ -567,7 +658,8 @@ def modelfile_fields(profile: Any, *, lang: str | None = None, system: str | Non
         "family": family,
         "lang": lang,
         "template": family.ollama_template,
-        "system": system if system is not None else system_prompt(lang),
+        # stripped where the family's Jinja strips a system message (Llama 3): Go cannot
+        "system": family.prepare_system(system if system is not None else system_prompt(lang)),
         "stop": stops,
         "parameters": params,
         "license": license_text(profile),

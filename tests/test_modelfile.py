@@ -75,7 +75,7 @@ BAD: list[tuple[str, str, int, str]] = [
     ("value missing", "FROM x\nSYSTEM\n", 2, "SYSTEM has no value"),
     ("broken Go template", 'FROM x\nTEMPLATE """{{ if .System }}x"""\n', 2, "not a valid Go template"),
     ("missing adapter file", "FROM x\nADAPTER ./nope.gguf\n", 2, "no such file"),
-    ("range check", "FROM x\nPARAMETER top_p 1.5\n", 2, "between 0 and 1"),
+    ("adapter folder without config", "FROM x\nADAPTER ./empty\n", 2, "without adapter_config.json"),
     ("requires", "FROM x\nREQUIRES soon\n", 2, "REQUIRES wants a version"),
     ("parameter without value", "FROM x\nPARAMETER stop\n", 2, "PARAMETER needs a name and a value"),
 ]
@@ -83,6 +83,7 @@ BAD: list[tuple[str, str, int, str]] = [
 
 @pytest.mark.parametrize(("kind", "text", "line", "words"), BAD, ids=[b[0] for b in BAD])
 def test_check_catches_bad_modelfiles(tmp_path: Path, kind: str, text: str, line: int, words: str) -> None:
+    (tmp_path / "empty").mkdir()
     path = tmp_path / "Modelfile"
     path.write_text(text, encoding="utf-8")
     problems = [p for p in check_file(path) if ": warning: " not in p]
@@ -255,3 +256,83 @@ def test_analyst_sampling_defaults_and_one_line_description() -> None:
         "top_p": 0.9,
         "repeat_penalty": 1.1,
     }
+
+
+# ------------------------------------------------------------------ where Ollama is more lenient
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_modelfile_with_a_byte_order_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    """PowerShell 5's `>` writes UTF-16 LE with a BOM; Ollama decodes any BOM (parser.ParseFile)."""
+    path = tmp_path / "Modelfile"
+    data = GOOD.replace("MIT", "MIT 中文").encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    path.write_bytes(data)
+    from fwyy_ollama.modelfile import load_modelfile
+
+    mf = load_modelfile(path)
+    assert mf.instructions == parse_modelfile(GOOD.replace("MIT", "MIT 中文")).instructions
+    assert mf.licenses == ["MIT 中文"]
+
+
+def test_utf16_without_bom_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_bytes("FROM x\n".encode("utf-16-le") + b"\xff\xd8")
+    with pytest.raises(FwyyError, match=r"Modelfile: not UTF-8 text") as info:
+        from fwyy_ollama.modelfile import load_modelfile
+
+        load_modelfile(path)
+    assert "UTF-16 with a byte-order mark" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("PARAMETER temperature -1", "temperature -1 is negative"),
+        ("PARAMETER top_p 1.5", "top_p 1.5 is outside 0..1"),
+        ("PARAMETER min_p -0.1", "min_p -0.1 is outside 0..1"),
+        ("PARAMETER num_ctx 0", "num_ctx 0 is not positive"),
+    ],
+)
+def test_values_ollama_accepts_are_warnings(tmp_path: Path, line: str, words: str) -> None:
+    """Ollama only type-checks PARAMETER values: these create fine there, so they only warn here."""
+    path = tmp_path / "Modelfile"
+    path.write_text(f"FROM x\n{line}\n", encoding="utf-8")
+    problems = check_file(path)
+    assert problems and all(": warning: " in p for p in problems), problems
+    assert any(p.startswith(f"{path}:2: warning: ") and words in p for p in problems), problems
+
+
+def test_several_adapters_keep_the_last_and_folders_are_adapters(tmp_path: Path) -> None:
+    peft = tmp_path / "lora"
+    peft.mkdir()
+    (peft / "adapter_config.json").write_text("{}")
+    (peft / "adapter_model.safetensors").write_bytes(b"\0" * 16)
+    (tmp_path / "old.gguf").write_bytes(b"GGUF" + b"\0" * 8)
+    path = tmp_path / "Modelfile"
+    path.write_text("FROM x\nADAPTER ./old.gguf\nADAPTER ./lora\n", encoding="utf-8")
+    problems = check_file(path, need_files=True)
+    assert problems == [f"{path}:2: warning: ADAPTER given again later: Ollama keeps the last one"]
+    from fwyy_ollama.modelfile import load_modelfile
+
+    assert load_modelfile(path).adapter == "./lora"
+
+
+def test_renderer_parser_requires_draft_are_read() -> None:
+    mf = parse_modelfile(
+        "FROM x\nRENDERER qwen3-coder\nPARSER qwen3-coder\nREQUIRES v0.14.0\nDRAFT ./d.gguf\n"
+    )
+    assert (mf.renderer, mf.parser, mf.requires, mf.draft) == (
+        "qwen3-coder",
+        "qwen3-coder",
+        "0.14.0",
+        "./d.gguf",
+    )
+
+
+def test_draft_must_not_be_the_from_file(tmp_path: Path) -> None:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF" + b"\0" * 8)
+    path = tmp_path / "Modelfile"
+    path.write_text("FROM ./m.gguf\nDRAFT ./m.gguf\n", encoding="utf-8")
+    assert any("DRAFT ./m.gguf is the FROM model itself" in p for p in check_file(path))
