@@ -2,14 +2,22 @@
 
 Scripts and CI pipelines gate on the result, so every way it can go wrong ends in a clear state:
 - input that is empty, binary or not text raises FwyyError (exit code 2) before a model is loaded;
+  so does a backend that cannot be reached: exit 2 means "no verdict because of an error";
 - input longer than the model's context is cut at the limit and the result says so (`notice`);
-- an answer that is not a four-part report gives a result with `report=None` and `error` saying why
-  (the raw answer is kept), never a guessed label.
+- an answer that is not a four-part report gives a result with `report=None`, `error` saying why and
+  the raw answer kept, never a guessed label. It fails closed: verdict "unconfirmed", exit 1, the
+  same status as "risky", because nothing confirmed the input safe. A model straying from the
+  format is never exit 2.
 
-With Ollama the request carries `format=report_json_schema()` (structured outputs), so the daemon
-constrains the answer to the report's JSON; the local llama.cpp backend gets the plain chat and the
-answer is read with the same tolerant `parse_report` the eval uses (the fine-tuned models answer in
-the four-part text form they were trained on).
+Constrained decoding (on by default, `constrain=False` / `--no-constrain` turns it off) makes that
+last case practically impossible: on llama.cpp the answer is sampled under the report's GBNF grammar
+(fwyy_ollama.report_grammar), on Ollama the request carries `format=report_json_schema()`
+(structured outputs). Either way the answer is read with the same tolerant `parse_report` the eval
+uses. A backend that can do neither (the eval's transformers backend) answers unconstrained.
+
+The analyzed text is data: on llama.cpp message contents are tokenized without special tokens, on
+Ollama control-token strings in them are broken with a zero-width joiner (fwyy_ollama.safe_text),
+and an input holding such strings gets a `notice` saying so.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from fwyy_ollama.report import Label, Report
 
 INPUT_ERROR_EXIT = 2
+UNCONFIRMED_EXIT = 1
+"""No parsable report: fail closed, with the status of "risky" (nothing confirmed the input safe)."""
+VERDICTS = ("safe", "risky", "unconfirmed", "error")
+"""`verdict` values: exit status 0, 1, 1 and 2."""
 MAX_READ_BYTES = 4 * 1024 * 1024
 """Bytes read from a file at most: far beyond any context window, and keeps a 10 GB log out of memory."""
 ANSWER_RESERVE = 512
@@ -49,9 +61,10 @@ TRUNCATION_NOTE = {
 def result_json_schema() -> dict[str, Any]:
     """The JSON `fwyy analyze --json` prints (documented shape, tested against real output).
 
-    Success: the report's four keys (as in report_json_schema) plus model, backend, latency_s,
-    truncated, notice, and error = null. Failure (input problem, model down, an answer that is not
-    a report): the four keys are null, `error` says why, and `raw` holds the model's answer if any.
+    Success: the report's four keys (as in report_json_schema) plus verdict ("safe" / "risky"),
+    model, backend, latency_s, truncated, notice, constrained, and error = null. Failure: the four
+    keys are null, `error` says why, `raw` holds the model's answer if any, and verdict is
+    "unconfirmed" (an answer that is not a report: exit 1) or "error" (bad input, model down: exit 2).
     """
     from fwyy_ollama.report import Label
 
@@ -63,6 +76,7 @@ def result_json_schema() -> dict[str, Any]:
         "truncated": {"type": "boolean"},
         "notice": {"type": ["string", "null"]},
         "raw": {"type": ["string", "null"]},
+        "constrained": {"type": "boolean"},
     }
     text = {"type": "string", "minLength": 1}
     ok = {
@@ -73,9 +87,12 @@ def result_json_schema() -> dict[str, Any]:
             "risk": text,
             "solution": text,
             "error": {"type": "null"},
+            "verdict": {"enum": ["safe", "risky"]},
             **meta,
         },
-        "required": ["analysis", "label", "risk", "solution", "model", "backend", "latency_s", "error"],
+        "required": [
+            "analysis", "label", "risk", "solution", "verdict", "model", "backend", "latency_s", "error"
+        ],
         "additionalProperties": False,
     }
     failed = {
@@ -86,9 +103,10 @@ def result_json_schema() -> dict[str, Any]:
             "risk": {"type": "null"},
             "solution": {"type": "null"},
             "error": text,
+            "verdict": {"enum": ["unconfirmed", "error"]},
             **meta,
         },
-        "required": ["analysis", "label", "risk", "solution", "error"],
+        "required": ["analysis", "label", "risk", "solution", "verdict", "error"],
         "additionalProperties": False,
     }
     return {"title": "fwyy analyze --json", "oneOf": [ok, failed]}
@@ -96,7 +114,11 @@ def result_json_schema() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    """What `analyze` returns. `report` is None exactly when `error` is set."""
+    """What `analyze` returns. `report` is None exactly when `error` is set.
+
+    Read `verdict` (always a string), `label` (a Label or None) and `is_safe` rather than
+    `report.label`: they never raise, whatever the model answered.
+    """
 
     report: Report | None
     raw: str
@@ -108,6 +130,8 @@ class AnalysisResult:
     truncated: bool = False
     notice: str | None = None
     lang: str = "zh"
+    constrained: bool = False
+    """Whether the answer was sampled under the report's grammar or JSON schema."""
 
     @property
     def ok(self) -> bool:
@@ -115,14 +139,26 @@ class AnalysisResult:
 
     @property
     def label(self) -> Label | None:
+        """The report's label, or None when the answer was not a report."""
         return self.report.label if self.report is not None else None
 
     @property
-    def exit_code(self) -> int:
-        """0 safe, 1 risky (any other label), 2 no report: what a pipeline gates on."""
+    def verdict(self) -> str:
+        """"safe", "risky" (any other label) or "unconfirmed" (no report: not confirmed safe)."""
         if self.report is None:
-            return INPUT_ERROR_EXIT
-        return 1 if self.report.label.is_risky else 0
+            return "unconfirmed"
+        return "risky" if self.report.label.is_risky else "safe"
+
+    @property
+    def is_safe(self) -> bool:
+        """True only when a parsed report labels the input safe."""
+        return self.verdict == "safe"
+
+    @property
+    def exit_code(self) -> int:
+        """0 safe, 1 risky or unconfirmed (fail closed): what a pipeline gates on. 2 is for errors,
+        which raise FwyyError before any result exists."""
+        return 0 if self.is_safe else 1
 
     def to_json(self) -> dict[str, Any]:
         r = self.report
@@ -131,12 +167,14 @@ class AnalysisResult:
             "label": r.label.value if r else None,
             "risk": r.risk if r else None,
             "solution": r.solution if r else None,
+            "verdict": self.verdict,
             "model": self.model,
             "backend": self.backend,
             "source": self.source,
             "latency_s": round(self.latency_s, 3),
             "truncated": self.truncated,
             "notice": self.notice,
+            "constrained": self.constrained,
             "error": self.error,
             **({} if r else {"raw": self.raw}),
         }
@@ -149,6 +187,7 @@ def error_json(message: str, *, model: str | None = None, backend: str | None = 
         "label": None,
         "risk": None,
         "solution": None,
+        "verdict": "error",
         "model": model,
         "backend": backend,
         "latency_s": None,
@@ -307,12 +346,34 @@ def _read_answer(raw: str, structured: bool) -> tuple[Report | None, str | None]
 
 @dataclass(frozen=True)
 class AnalysisRequest:
-    """What is sent to the model for one analysis (so the REPL can stream it and still get a result)."""
+    """What is sent to the model for one analysis (so the REPL can stream it and still get a result).
+
+    Send it with `backend.chat(request.messages, **request.chat_kwargs())`.
+    """
 
     messages: list[dict[str, str]]
     format: dict[str, Any] | None
     lang: str
     notice: str | None
+    grammar: str | None = None
+    """GBNF text of the report (llama.cpp backends), when constrained."""
+    truncated: bool = False
+
+    @property
+    def constrained(self) -> bool:
+        return self.format is not None or self.grammar is not None
+
+    def chat_kwargs(self) -> dict[str, Any]:
+        """`format=` and, for a backend that takes it, `grammar=`."""
+        return {"format": self.format, **({"grammar": self.grammar} if self.grammar is not None else {})}
+
+
+def _check_text(text: str | bytes, name: str) -> str:
+    if isinstance(text, bytes):
+        text = decode_input(text, name=name)
+    if not text.strip():  # before loading any model
+        raise FwyyError(f"{name}: is empty; nothing to analyze", exit_code=INPUT_ERROR_EXIT)
+    return text
 
 
 def prepare_analysis(
@@ -323,29 +384,47 @@ def prepare_analysis(
     system: str | None = None,
     name: str = "input",
     already_truncated: bool = False,
+    constrain: bool = True,
 ) -> AnalysisRequest:
-    """Check the input, cut it to the context and build the messages (and Ollama's format=)."""
-    if isinstance(text, bytes):
-        text = decode_input(text, name=name)
-    if not text.strip():
-        raise FwyyError(f"{name}: is empty; nothing to analyze", exit_code=INPUT_ERROR_EXIT)
+    """Check the input, cut it to the context and build the messages, and with `constrain` the
+    report's grammar (llama.cpp) or JSON schema (Ollama's format=)."""
+    from fwyy_ollama.safe_text import special_token_strings
+
+    text = _check_text(text, name)
     if lang is not None and lang not in INSTRUCTIONS:
         raise FwyyError(f"unknown language {lang!r} (choose zh or en)", exit_code=INPUT_ERROR_EXIT)
     lang = lang or backend.language or default_lang(backend.model if backend.name == "ollama" else None)
     body, notice = fit_to_context(backend, text, lang, system=system)
+    truncated = notice is not None
     if already_truncated and notice is None:
-        notice = f"input truncated: only the first {MAX_READ_BYTES} bytes were read"
-    fmt = None
-    if backend.name == "ollama":
+        notice, truncated = f"input truncated: only the first {MAX_READ_BYTES} bytes were read", True
+    tokens = special_token_strings(text)
+    if tokens:
+        shown = ", ".join(tokens[:3]) + (", …" if len(tokens) > 3 else "")
+        injected = (
+            f"the input holds chat control-token text ({shown}); it was given to the model as plain "
+            "text, not as turns of the conversation"
+        )
+        notice = f"{notice}; {injected}" if notice else injected
+    fmt, grammar = None, None
+    if constrain and backend.name == "ollama":
         from fwyy_ollama.report import report_json_schema
 
         fmt = report_json_schema()
-    return AnalysisRequest(build_messages(body, lang, system=system), fmt, lang, notice)
+    elif constrain and getattr(backend, "accepts_grammar", False):
+        from fwyy_ollama.report_grammar import report_gbnf
+
+        grammar = report_gbnf(lang)
+    return AnalysisRequest(
+        build_messages(body, lang, system=system), fmt, lang, notice, grammar=grammar, truncated=truncated
+    )
 
 
 def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latency_s: float) -> AnalysisResult:
     """Read the model's answer into an AnalysisResult (report, or the reason there is none)."""
     report, error = _read_answer(raw, request.format is not None)
+    if error is not None and request.grammar is not None:
+        error += " (it was sampled under the report grammar, so it was cut: by --max-tokens or the context)"
     return AnalysisResult(
         report=report,
         raw=raw,
@@ -354,9 +433,10 @@ def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latenc
         latency_s=latency_s,
         error=error,
         source=backend.source,
-        truncated=request.notice is not None,
+        truncated=request.truncated,
         notice=request.notice,
         lang=request.lang,
+        constrained=request.constrained,
     )
 
 
@@ -372,28 +452,40 @@ def analyze(
     on_token: Callable[[str], None] | None = None,
     name: str = "input",
     already_truncated: bool = False,
+    constrain: bool = True,
+    out_dir: str | os.PathLike[str] = "out",
 ) -> AnalysisResult:
     """Analyze `text` and return its four-part report (or why there is none).
 
     backend: "auto" | "ollama" | "local", or an open Backend to reuse (the REPL, the eval).
-    lang: "zh" or "en" for the system prompt and instruction; default: the model's profile language.
+    lang: "zh" or "en" for the system prompt and instruction; default: the model's language.
+    constrain: sample under the report's grammar (llama.cpp) or JSON schema (Ollama), so the answer
+    is a report; False asks plainly (to measure what the model does alone).
     on_token: called with each streamed chunk (to show the answer as it comes).
     Raises FwyyError (exit_code 2) for empty or binary input; a backend that cannot be opened or
-    reached raises FwyyError too. An answer that is not a report is a result with `error` set.
+    reached raises FwyyError too. An answer that is not a report is a result with `error` set and
+    verdict "unconfirmed"; `result.verdict`, `result.label` and `result.is_safe` are always readable.
     """
-    if isinstance(text, bytes):
-        text = decode_input(text, name=name)
-    if not text.strip():  # before loading any model
-        raise FwyyError(f"{name}: is empty; nothing to analyze", exit_code=INPUT_ERROR_EXIT)
+    text = _check_text(text, name)
     owned = not isinstance(backend, Backend)
-    be = open_backend(model, backend=backend, gguf=gguf) if owned else backend  # type: ignore[arg-type]
+    be = (
+        open_backend(model, backend=backend, gguf=gguf, out_dir=out_dir)  # type: ignore[arg-type]
+        if owned
+        else backend
+    )
     try:
         request = prepare_analysis(
-            be, text, lang=lang, system=system, name=name, already_truncated=already_truncated
+            be,
+            text,
+            lang=lang,
+            system=system,
+            name=name,
+            already_truncated=already_truncated,
+            constrain=constrain,
         )
         chunks: list[str] = []
         start = time.perf_counter()
-        for chunk in be.chat(request.messages, stream=True, format=request.format, options=options):
+        for chunk in be.chat(request.messages, stream=True, options=options, **request.chat_kwargs()):
             chunks.append(chunk)
             if on_token is not None:
                 on_token(chunk)

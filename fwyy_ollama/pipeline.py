@@ -270,6 +270,9 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
             run_stage("create", inputs, {"name": profile.name}, [], create_work, versions=("ollama",))
             created = True
 
+    from fwyy_ollama.runtime import record_last_build
+
+    record_last_build(options.out, profile, folder / gguf_rel)  # plain `fwyy analyze`/`chat` use it
     return BuildResult(
         profile=profile.name,
         folder=folder,

@@ -6,7 +6,13 @@ stands out. Ctrl-C stops the answer (the REPL stays), Ctrl-D leaves, and the inp
 in a readline file (FWYY_HOME, else $XDG_DATA_HOME/fwyy or ~/.local/share/fwyy) across sessions.
 
 `/file PATH` reads a file as text and asks for its report: the file is never executed, opened as
-a program or interpreted, only read (at most analysis.MAX_READ_BYTES, cut to the context).
+a program or interpreted, only read (at most analysis.MAX_READ_BYTES, cut to the context). Its
+answer is constrained to the report (grammar or JSON schema) unless the session has
+`constrain=False` (`fwyy chat --no-constrain`).
+
+Everything shown is untrusted text (answers, files, paths, a /system prompt): it reaches the
+terminal only through `safe_text.for_terminal` (no escape sequence takes effect) and as rich Text or
+Markdown without links, never as rich markup, so `[/b]` or `[/INST]` is just text.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from rich.text import Text
 
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.runtime import Backend
+from fwyy_ollama.safe_text import for_terminal
 
 LABEL_STYLES = {
     "safe": "bold green",
@@ -63,8 +70,16 @@ def fwyy_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "fwyy"
 
 
+def shown_markdown(text: str) -> Markdown:
+    """Untrusted markdown for the terminal: controls made visible, links shown as text, not OSC 8."""
+    return Markdown(for_terminal(text), hyperlinks=False)
+
+
 def report_panel(report: Any, lang: str = "zh", *, title: str | None = None) -> Panel:
-    """The four-part report as a panel; the label and the border are coloured by severity."""
+    """The four-part report as a panel; the label and the border are coloured by severity.
+
+    The parts are a model's words and the title is often a file name: both are shown as text.
+    """
     from fwyy_ollama.report import HEADINGS
 
     h = HEADINGS.get(lang, HEADINGS["en"])
@@ -74,11 +89,11 @@ def report_panel(report: Any, lang: str = "zh", *, title: str | None = None) -> 
     grid.add_column(ratio=1)
     shown = f"{report.label.zh} ({label})" if lang == "zh" else label.upper()
     # The fixed order of the four parts (the title repeats the label for a quick look).
-    grid.add_row(h["analysis"], Markdown(report.analysis))
+    grid.add_row(h["analysis"], shown_markdown(report.analysis))
     grid.add_row(h["label"], Text(shown, style=LABEL_STYLES[label]))
-    grid.add_row(h["risk"], Markdown(report.risk))
-    grid.add_row(h["solution"], Markdown(report.solution))
-    head = title or ("安全报告" if lang == "zh" else "Security report")
+    grid.add_row(h["risk"], shown_markdown(report.risk))
+    grid.add_row(h["solution"], shown_markdown(report.solution))
+    head = escape(for_terminal(title)) if title else ("安全报告" if lang == "zh" else "Security report")
     return Panel(
         grid,
         title=f"{head} · [{LABEL_STYLES[label]}]{label.upper()}[/]",
@@ -109,6 +124,8 @@ class ChatSession:
     options: dict[str, Any] = field(default_factory=dict)
     history_file: Path | None = None
     messages: list[dict[str, str]] = field(default_factory=list)
+    constrain: bool = True
+    """/file answers under the report's grammar (llama.cpp) or JSON schema (Ollama)."""
 
     # ------------------------------------------------------------------------------ conversation
 
@@ -174,7 +191,7 @@ class ChatSession:
                     text += chunk
                     now = time.monotonic()
                     if now - last >= REFRESH_S:
-                        live.update(self._tail(Markdown(text)), refresh=True)
+                        live.update(self._tail(shown_markdown(text)), refresh=True)
                         last = now
             except KeyboardInterrupt:
                 interrupted = True
@@ -184,7 +201,7 @@ class ChatSession:
             shown: RenderableType | None = None
             if not interrupted:
                 shown = (final or self._report_or_none)(text)
-            live.update(shown or (Markdown(text) if text.strip() else Text("")), refresh=True)
+            live.update(shown or (shown_markdown(text) if text.strip() else Text("")), refresh=True)
         if interrupted:
             self.console.print("[yellow]⏹ answer interrupted (Ctrl-C); ask again or /exit[/]")
         return text, interrupted
@@ -224,17 +241,24 @@ class ChatSession:
 
         text, longer = read_input(Path(path).expanduser())
         self.console.print(
-            f"[dim]analyzing {escape(path)} ({len(text)} characters) with {self.backend.name}: "
-            f"{escape(self.backend.model)}[/]"
+            f"[dim]analyzing {escape(for_terminal(path))} ({len(text)} characters) with "
+            f"{self.backend.name}: {escape(for_terminal(self.backend.model))}[/]",
+            highlight=False,
         )
         request = prepare_analysis(
-            self.backend, text, lang=self.lang, system=self.system, name=path, already_truncated=longer
+            self.backend,
+            text,
+            lang=self.lang,
+            system=self.system,
+            name=path,
+            already_truncated=longer,
+            constrain=self.constrain,
         )
         if request.notice:
-            self.console.print(f"[yellow]note:[/] {escape(request.notice)}")
+            self.console.print(f"[yellow]note:[/] {escape(for_terminal(request.notice))}", highlight=False)
         start = time.perf_counter()
         chunks = self.backend.chat(
-            request.messages, stream=True, format=request.format, options=self.options or None
+            request.messages, stream=True, options=self.options or None, **request.chat_kwargs()
         )
         results: list[Any] = []
 
@@ -250,9 +274,13 @@ class ChatSession:
             return None
         result = results[0]
         if result.report is None:
-            self.console.print(f"[bold red]no report:[/] {escape(result.error or '')}")
+            self.console.print(
+                f"[bold red]could not confirm safe:[/] {escape(for_terminal(result.error or ''))}",
+                highlight=False,
+            )
         self.console.print(
-            f"[dim]{result.latency_s:.1f}s · exit status for `fwyy analyze`: {result.exit_code}[/]"
+            f"[dim]{result.latency_s:.1f}s · verdict {result.verdict} · exit status for `fwyy analyze`: "
+            f"{result.exit_code}[/]"
         )
         # Keep it in the conversation so follow-up questions ("how do I fix it?") have the context.
         self.messages.append({"role": "user", "content": request.messages[-1]["content"]})
@@ -311,7 +339,9 @@ class ChatSession:
             self.console.print("[green]conversation cleared[/]")
         elif name == "/system":
             if not arg:
-                self.console.print(Panel(self.system_prompt(), title="system prompt", border_style="dim"))
+                self.console.print(
+                    Panel(Text(for_terminal(self.system_prompt())), title="system prompt", border_style="dim")
+                )
             elif arg.lower() == "default":
                 self.system = None
                 self.console.print(f"[green]system prompt: fwyy's ({self.lang})[/]")
@@ -322,7 +352,7 @@ class ChatSession:
             if not arg:
                 self.console.print(f"language: {self.lang}")
             elif arg not in ("zh", "en"):
-                self.console.print(f"[red]unknown language {arg!r}: use zh or en[/]")
+                self.console.print(f"[red]unknown language {escape(for_terminal(repr(arg)))}: use zh or en[/]")
             else:
                 self.lang = arg
                 self.console.print(f"[green]language: {arg}[/]")
@@ -337,9 +367,9 @@ class ChatSession:
                 self.analyze_file(path)
         elif name == "/save":
             path = self.save(arg or None)
-            self.console.print(f"[green]saved to {path}[/]")
+            self.console.print(f"[green]saved to {escape(for_terminal(str(path)))}[/]", highlight=False)
         else:
-            self.console.print(f"[red]unknown command {name}[/] (/help lists them)")
+            self.console.print(f"[red]unknown command {escape(for_terminal(name))}[/] (/help lists them)")
         return True
 
     # -------------------------------------------------------------------------------- the loop
@@ -414,8 +444,13 @@ class ChatSession:
                 else:
                     self.ask(line)
             except FwyyError as exc:
-                self.console.print(f"[bold red]error:[/] {escape(exc.message)}")
+                self.console.print(f"[bold red]error:[/] {escape(for_terminal(exc.message))}", highlight=False)
                 if exc.hint:
-                    self.console.print(f"  [dim]hint:[/] {escape(exc.hint)}")
+                    self.console.print(f"  [dim]hint:[/] {escape(for_terminal(exc.hint))}", highlight=False)
             except KeyboardInterrupt:
                 self.console.print("\n[yellow]⏹ interrupted[/]")
+            except Exception as exc:  # noqa: BLE001 - a bug in one turn must not end the session
+                self.console.print(
+                    f"[bold red]error:[/] {escape(for_terminal(f'{type(exc).__name__}: {exc}'))}",
+                    highlight=False,
+                )

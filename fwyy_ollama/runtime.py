@@ -12,7 +12,9 @@ Heavy imports (llama_cpp) happen only when a local backend is opened.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,20 @@ DEFAULT_N_CTX = 2048
 """Ollama's own default num_ctx; also what the local backend loads unless told otherwise."""
 
 Message = Mapping[str, str]
+
+# The placeholder LocalBackend.prompt_tokens renders in place of each message's content (private
+# use characters no template writes), with the padding that shows whether the template trims it.
+_MARK_RE = re.compile(r"(?P<left> )?\ue000fwyy(?P<index>\d+)\ue001(?P<right> )?")
+# create_chat_completion's sampling defaults, kept now that the prompt is built here (create_completion's
+# own defaults differ, e.g. temperature 0.8).
+_CHAT_DEFAULTS: dict[str, Any] = {
+    "temperature": 0.2,
+    "top_p": 0.95,
+    "top_k": 40,
+    "min_p": 0.05,
+    "repeat_penalty": 1.0,
+    "max_tokens": None,
+}
 
 # Ollama option name -> llama-cpp-python create_chat_completion keyword.
 _LLAMA_OPTIONS = {
@@ -59,6 +75,8 @@ class Backend:
     default_options: dict[str, Any] = field(default_factory=dict)
     language: str | None = None
     """The language of the profile the model was built from (zh/en), when known."""
+    accepts_grammar = False
+    """True when `chat` takes `grammar=` (GBNF text): the llama.cpp backend."""
 
     def chat(
         self,
@@ -135,7 +153,12 @@ class OllamaBackend(Backend):
         import httpx
         import ollama
 
+        from fwyy_ollama.safe_text import neutralize_special_tokens
+
         opts = self._options(options)
+        # Ollama tokenizes the rendered prompt with special tokens parsed: break every control-token
+        # string in the contents (a zero-width joiner inside it) so a message cannot open a turn.
+        messages = [{**dict(m), "content": neutralize_special_tokens(str(m.get("content") or ""))} for m in messages]
         try:
             if not stream:
                 response = self._client.chat(
@@ -197,7 +220,11 @@ class LocalBackend(Backend):
 
     The chat template is the GGUF's own `tokenizer.chat_template` (llama-cpp-python renders it
     with Jinja); a GGUF without one gets the profile family's template, so prompts match training.
+    The prompt's tokens are built here (`prompt_tokens`): only the template's own text may hold
+    special tokens, never a message's content.
     """
+
+    accepts_grammar = True
 
     def __init__(
         self,
@@ -235,8 +262,18 @@ class LocalBackend(Backend):
             self._llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError) as exc:
             raise FwyyError(f"{path}: llama.cpp could not load this GGUF: {exc}") from None
-        if not self._llm.metadata.get("tokenizer.chat_template"):
-            self._llm.chat_handler = family_chat_formatter(chat_family or "chatml").to_chat_handler()
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        self._eos_text = _token_text(self._llm, self._llm.token_eos())
+        if template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            # The formatter llama-cpp-python builds from the GGUF's own template, same tokens.
+            self._formatter = Jinja2ChatFormatter(
+                template=template, eos_token=self._eos_text, bos_token=_token_text(self._llm, self._llm.token_bos())
+            )
+        else:
+            self._formatter = family_chat_formatter(chat_family or "chatml")
+            self._eos_text = self._formatter.eos_token
 
     def chat(
         self,
@@ -245,24 +282,52 @@ class LocalBackend(Backend):
         stream: bool = True,
         format: Mapping[str, Any] | str | None = None,
         options: Mapping[str, Any] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        kwargs: dict[str, Any] = {}
-        for key, value in self._options(options).items():
+        """Generate from `prompt_tokens(messages)`; `grammar` (GBNF) or `format` constrain the answer.
+
+        Under a grammar the profile's num_predict does not apply (the grammar bounds the answer,
+        and cutting it would leave it unparsable); an explicit num_predict in `options` still does.
+        """
+        from llama_cpp import LlamaGrammar
+
+        merged = dict(self.default_options)
+        if grammar is not None or format is not None:
+            merged.pop("num_predict", None)
+        merged.update(options or {})
+        kwargs: dict[str, Any] = dict(_CHAT_DEFAULTS)
+        for key, value in merged.items():
             if key in _LLAMA_OPTIONS:
                 kwargs[_LLAMA_OPTIONS[key]] = value
-        if format == "json":
-            kwargs["response_format"] = {"type": "json_object"}
+        if isinstance(kwargs.get("max_tokens"), int) and kwargs["max_tokens"] <= 0:
+            kwargs["max_tokens"] = None  # Ollama's -1 (no limit) / -2 (fill the context)
+        if grammar is not None:
+            kwargs["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
+        elif format == "json":
+            from llama_cpp.llama_grammar import JSON_GBNF
+
+            kwargs["grammar"] = LlamaGrammar.from_string(JSON_GBNF, verbose=False)
         elif isinstance(format, Mapping):
             # llama.cpp turns the JSON schema into a grammar: the same promise as Ollama's format=.
-            kwargs["response_format"] = {"type": "json_object", "schema": dict(format)}
-        msgs = [dict(m) for m in messages]
+            kwargs["grammar"] = LlamaGrammar.from_json_schema(json.dumps(dict(format)), verbose=False)
+        tokens = self.prompt_tokens(messages)
+        if len(tokens) >= self.context_length:
+            raise FwyyError(
+                f"{self.model}: the prompt takes {len(tokens)} tokens, more than the context of "
+                f"{self.context_length}",
+                hint="shorten the input or raise the context size (--ctx)",
+            )
+        stop = kwargs.pop("stop", None)
+        stop = [stop] if isinstance(stop, str) else list(stop or [])
+        if self._eos_text and self._eos_text not in stop:
+            stop.append(self._eos_text)
         try:
             if not stream:
-                out = self._llm.create_chat_completion(messages=msgs, stream=False, **kwargs)
-                yield out["choices"][0]["message"].get("content") or ""
+                out = self._llm.create_completion(prompt=tokens, stream=False, stop=stop, **kwargs)
+                yield out["choices"][0]["text"] or ""  # type: ignore[index]
                 return
-            for chunk in self._llm.create_chat_completion(messages=msgs, stream=True, **kwargs):
-                text = chunk["choices"][0]["delta"].get("content")
+            for chunk in self._llm.create_completion(prompt=tokens, stream=True, stop=stop, **kwargs):
+                text = chunk["choices"][0]["text"]  # type: ignore[index]
                 if text:
                     yield text
         except ValueError as exc:
@@ -270,6 +335,59 @@ class LocalBackend(Backend):
             raise FwyyError(
                 f"{self.model}: {exc}", hint="shorten the input or raise the context size"
             ) from None
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+        """The prompt's tokens: the chat template's own text with special tokens parsed, every
+        message's content as plain text (special=False), so no content can open or close a turn.
+
+        The template is rendered once with a placeholder for each content; the rendered text is
+        split at the placeholders, and each piece tokenized by what it is. A template that trims
+        a content (Llama 3's `| trim`) is seen doing so on padded placeholders, and the content
+        is trimmed the same way.
+        """
+        marks = [f"\ue000fwyy{i}\ue001" for i in range(len(messages))]
+        shown = [{**dict(m), "content": f" {mark} "} for m, mark in zip(messages, marks, strict=True)]
+        try:
+            rendered = self._formatter(messages=shown).prompt
+        except ValueError as exc:  # the template's raise_exception (e.g. roles must alternate)
+            raise FwyyError(f"{self.model}: the chat template refused the conversation: {exc}") from None
+        tokens: list[int] = []
+        pos = 0
+        for m in _MARK_RE.finditer(rendered):
+            index = int(m.group("index"))
+            content = str(messages[index].get("content") or "")
+            template_text = rendered[pos : m.start()]
+            if m.group("left") is None and template_text.endswith(" "):
+                template_text = template_text[:-1]
+            if m.group("left") is None or m.group("right") is None:
+                content = content.strip()
+            tokens += self._tokenize(template_text, special=True)
+            tokens += self._tokenize(content, special=False)
+            pos = m.end()
+            if m.group("right") is None and rendered[pos : pos + 1] == " ":
+                pos += 1
+        tokens += self._tokenize(rendered[pos:], special=True)
+        return tokens
+
+    def _tokenize(self, text: str, *, special: bool) -> list[int]:
+        if not text:
+            return []
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
+
+    def trained_language(self) -> str | None:
+        """The language the GGUF says its model was trained in (`fwyy build` writes fwyy.language;
+        older exports name only fwyy.profile), or None for a GGUF fwyy did not write."""
+        meta = self._llm.metadata
+        lang = meta.get("fwyy.language")
+        if lang in ("zh", "en"):
+            return lang
+        name = meta.get("fwyy.profile")
+        if name:
+            from fwyy_ollama.profiles import load_profile, shipped_profiles
+
+            if name in shipped_profiles():
+                return load_profile(name).language
+        return None
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -279,6 +397,11 @@ class LocalBackend(Backend):
         if llm is not None:
             llm.close()
             self._llm = None  # type: ignore[assignment]
+
+
+def _token_text(llm: Any, token: int) -> str:
+    """The text of a special token (BOS/EOS) as the template writes it; "" when the model has none."""
+    return llm._model.token_get_text(token) if token != -1 else ""
 
 
 def family_chat_formatter(family: str) -> Any:
@@ -393,10 +516,13 @@ def open_backend(
     options: Mapping[str, Any] | None = None,
     timeout: float | None = None,
 ) -> Backend:
-    """Open the backend to talk to `model` (an Ollama name; default: the default profile's name).
+    """Open the backend to talk to `model` (an Ollama name).
 
-    backend="auto": Ollama when the daemon (OLLAMA_HOST) answers and has the model and no --gguf was
-    given; otherwise llama.cpp on `gguf`, the profile's last build output, or the demo GGUF.
+    With no model, GGUF or profile given: the model `fwyy build` last built into `out_dir` (see
+    `last_build`), else the default profile's. backend="auto": Ollama when the daemon
+    (OLLAMA_HOST) answers and has the model and no --gguf was given; otherwise llama.cpp on
+    `gguf`, the profile's last build output, or the demo GGUF. The backend's `language` is the
+    one the model was trained in: a GGUF's `fwyy.language` metadata, else its profile's.
     `options` (Ollama option names) override the profile's PARAMETERs for every chat.
     `timeout` (seconds) bounds each Ollama request; None waits as long as the model takes.
     """
@@ -404,6 +530,9 @@ def open_backend(
         raise FwyyError(f"unknown backend {backend!r} (choose one of {', '.join(BACKENDS)})")
     if model and model.endswith(".gguf") and gguf is None:
         model, gguf = None, model  # `fwyy chat out/x/x.q4_k_m.gguf` means --gguf
+    last = last_build(out_dir) if model is None and gguf is None and profile is None else None
+    if last is not None:
+        model, profile = last.name, last.profile()
     if profile is None and model is None and gguf is not None:
         profile = gguf_profile_name(gguf)
     prof = profile_for(model, profile)
@@ -424,6 +553,8 @@ def open_backend(
 
     if gguf is not None:
         path, why = Path(gguf), f"--gguf {gguf}"
+    elif last is not None and last.gguf.is_file():
+        path, why = last.gguf, f"last build ({last.name}): {last.gguf}"
     else:
         path, why = default_gguf(prof, out_dir)
     demo = demo_gguf()
@@ -442,8 +573,76 @@ def open_backend(
         chat_family=prof.chat_family,
         source=why,
     )
-    be.language = prof.language
+    be.language = be.trained_language() or (last.language if last else None) or prof.language
     return be
+
+
+LAST_BUILD_FILE = "last-build.json"
+"""Written by `fwyy build` into its --out folder: which model plain `analyze`/`chat` use."""
+
+
+@dataclass(frozen=True)
+class LastBuild:
+    """What `fwyy build` last built into an --out folder (see record_last_build)."""
+
+    name: str
+    gguf: Path
+    language: str | None = None
+    profile_source: Path | None = None
+
+    def profile(self) -> Any:
+        """The profile it was built from: its file if it still exists, else the shipped one, else None."""
+        from fwyy_ollama.profiles import load_profile, shipped_profiles
+
+        if self.profile_source is not None and self.profile_source.is_file():
+            try:
+                return load_profile(self.profile_source)
+            except FwyyError:
+                pass
+        return self.name if self.name in shipped_profiles() else None
+
+
+def record_last_build(out_dir: str | os.PathLike[str], profile: Any, gguf: str | os.PathLike[str]) -> Path:
+    """Note in `out_dir` that `profile` was just built to `gguf` (called at the end of `fwyy build`),
+    so `fwyy analyze FILE` and `fwyy chat` with no --model use it rather than an unbuilt default."""
+    from fwyy_ollama.atomic import write_text
+
+    out = Path(out_dir)
+    target = Path(gguf)
+    try:
+        rel = str(target.resolve().relative_to(out.resolve()))
+    except ValueError:
+        rel = str(target.resolve())
+    source = getattr(profile, "source", None)
+    record = {
+        "profile": profile.name,
+        "language": profile.language,
+        "gguf": rel,
+        "profile_source": str(Path(source).resolve()) if source else None,
+    }
+    return write_text(out / LAST_BUILD_FILE, json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+
+
+def last_build(out_dir: str | os.PathLike[str]) -> LastBuild | None:
+    """The last build recorded in `out_dir`, or None (none yet, or a file that does not parse)."""
+    path = Path(out_dir) / LAST_BUILD_FILE
+    try:
+        if path.stat().st_size > 64 * 1024:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    name, gguf, lang, source = (data.get(k) for k in ("profile", "gguf", "language", "profile_source"))
+    if not isinstance(name, str) or not name or not isinstance(gguf, str) or not gguf:
+        return None
+    return LastBuild(
+        name=name,
+        gguf=Path(out_dir) / gguf,  # an absolute path stays absolute
+        language=lang if lang in ("zh", "en") else None,
+        profile_source=Path(source) if isinstance(source, str) and source else None,
+    )
 
 
 def _demo_profile() -> Any:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from fwyy_ollama.cli.analyze import backend_options, run_options
+from fwyy_ollama.cli.analyze import backend_options, constrain_option, run_options
 from fwyy_ollama.cli.common import console, err_console
 
 
 @click.command("chat")
 @click.argument("model", required=False)
 @backend_options
+@constrain_option
 @click.option("--system", default=None, help="Replace fwyy's system prompt for this session.")
 def chat(
     model: str | None,
@@ -22,15 +23,18 @@ def chat(
     threads: int | None,
     out_dir: str,
     max_tokens: int | None,
+    constrain: bool,
     system: str | None,
 ) -> None:
     """Talk to the analyst: streamed answers, reports as coloured panels, /help for commands.
 
-    MODEL is an Ollama model name (default: the default profile's, fwyy-qwen2). Without a daemon
-    that has it, the local backend loads the profile's last build, or the demo GGUF.
+    MODEL is an Ollama model name (default: the model `fwyy build` last built into --out, else
+    the default profile's, fwyy-qwen2). Without a daemon that has it, the local backend loads the
+    profile's last build, or the demo GGUF. The session speaks the model's language unless --lang.
     """
     from fwyy_ollama.repl import ChatSession, fwyy_home
     from fwyy_ollama.runtime import open_backend
+    from fwyy_ollama.safe_text import for_terminal
 
     with err_console.status("loading the model…", spinner="dots"):
         be = open_backend(model, backend=backend, gguf=gguf, n_ctx=n_ctx, n_threads=threads, out_dir=out_dir)
@@ -42,10 +46,12 @@ def chat(
             system=system,
             options=run_options(max_tokens),
             history_file=fwyy_home() / "history",
+            constrain=constrain,
         )
         banner = (
-            f"[bold]fwyy chat[/] · [cyan]{be.name}[/]: {escape(be.model)}\n"
-            f"[dim]{escape(be.source)} · context {be.context_length} tokens · language {session.lang}[/]"
+            f"[bold]fwyy chat[/] · [cyan]{be.name}[/]: {escape(for_terminal(be.model))}\n"
+            f"[dim]{escape(for_terminal(be.source))} · context {be.context_length} tokens · "
+            f"language {session.lang}{'' if constrain else ' · /file unconstrained'}[/]"
         )
         session.run(banner=banner)
     finally:

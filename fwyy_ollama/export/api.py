@@ -92,7 +92,7 @@ def _metadata(
         weights = adapter_dir / "adapter_model.safetensors"
         meta["fwyy"]["adapter"] = str(adapter_dir)
         meta["fwyy"]["adapter_sha256"] = sha256_file(weights)
-        for key in ("chat_family", "data_hash", "steps"):
+        for key in ("chat_family", "language", "data_hash", "steps"):  # fwyy.language: analyze/chat prompt in it
             if info.get(key) is not None:
                 meta["fwyy"][key] = info[key]
         if profile_name:
