@@ -57,7 +57,13 @@ class ChatFamily:
 
     @property
     def hf_chat_template(self) -> str:
-        """The family's real Jinja chat template, for tokenizer.chat_template."""
+        """The family's Jinja chat template, for training and the GGUF's tokenizer.chat_template.
+
+        chatml and llama3 are the source model's own. mistral is Mistral-7B-Instruct-v0.3's without
+        its function-calling branches: a GGUF Jinja that mentions tools makes Ollama 0.30.11+ run
+        it natively instead of the Modelfile TEMPLATE (server/images.go); this one renders the same
+        text for system/user/assistant conversations, so Ollama keeps the proven TEMPLATE.
+        """
         return _read(f"chat_template.{self.name}.jinja")
 
     @property

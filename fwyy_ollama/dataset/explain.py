@@ -61,7 +61,7 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "tautology",
-            r"\bor\b\s*\(?\s*['\"]?\w*['\"]?\s*(=|like|>|<)\s*['\"]?\w*['\"]?",
+            r"\bor\b\s*\(?\s*(['\"]?)(\w*)\1\s*(=|like)\s*(['\"]?)\2(?:\4)?(?![\w(])|\bor\b\s+(true|not\s+false)\b",
             H,
             "adds an always-true condition (`{m}`) so the WHERE clause matches every row",
             "加入恒真条件（`{m}`），使 WHERE 匹配所有行",
@@ -77,7 +77,9 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "time",
-            r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\b",
+            r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\b|dbms_pipe\.receive_message"
+            r"|generate_series\s*\(\s*\d+\s*,\s*\d{6,}|randomblob\s*\(\s*\d{6,}"
+            r"|count\s*\(\s*\*\s*\)\s+from\s+([\w.$:]+)(\s+as)?\s+\w+\s*,\s*\1\b",
             M,
             "uses `{m}` to delay the response, a time-based blind technique",
             "使用 `{m}` 拖延响应，属于时间盲注",
@@ -85,7 +87,8 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "error",
-            r"\b(extractvalue|updatexml|convert\s*\(\s*int|cast\s*\()",
+            r"\b(extractvalue|updatexml|convert\s*\(\s*int|cast\s*\()|gtid_subset|uuid_to_bin|json_keys"
+            r"|exp\s*\(\s*~|floor\s*\(\s*rand\s*\(\s*0|ctxsys\.|utl_inaddr|dbms_xdb|xmltype\s*\(",
             M,
             "forces a database error with `{m}` to leak values in the message",
             "借 `{m}` 触发数据库报错，在错误信息中泄露数据",
@@ -93,7 +96,9 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "boolean",
-            r"\band\b\s+\d+\s*=\s*\d+|\band\b\s+(substring|ascii|length)\s*\(",
+            r"\band\b\s+\d+\s*=\s*\d+|\band\b\s+(substring|ascii|length)\s*\("
+            r"|\b(and|or)\b\s+\(?\s*(select|case\s+when|make_set|elt)\b|\band\b\s+['\"]\w+['\"]\s*(=|like)\s*['\"]\w"
+            r"|ascii\s*\(\s*substring|case\s+when\s*\(?\s*\d+\s*=\s*\d+|\bhaving\s+\d+\s*=\s*\d+",
             M,
             "asks yes/no questions of the database (`{m}`), a boolean blind technique",
             "以 `{m}` 向数据库做是非提问，属于布尔盲注",
@@ -119,11 +124,20 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
     "xss": (
         _f(
             "takeover",
-            r"fetch\s*\([^)]*method\s*:\s*['\"]post|XMLHttpRequest",
+            r"(fetch\s*\([^)]*method\s*:\s*['\"]post|XMLHttpRequest)[^<]{0,400}?(password|passwd|admin|role|email)"
+            r"|(password|passwd|admin|role|email)[^<]{0,200}?(fetch\s*\([^)]*method\s*:\s*['\"]post|XMLHttpRequest)",
             C,
             "sends authenticated requests from the victim's browser (`{m}`)",
             "在受害者浏览器中发送带身份的请求（`{m}`）",
             "CWE-79, CWE-352",
+        ),
+        _f(
+            "exfil",
+            r"fetch\s*\(\s*['\"`](https?:)?//|navigator\.sendBeacon|new\s+Image\s*\(\s*\)\.src\s*=|XMLHttpRequest",
+            H,
+            "sends data from the victim's page to another site (`{m}`)",
+            "把受害者页面中的数据发往其他站点（`{m}`）",
+            "CWE-79, CWE-200",
         ),
         _f(
             "steal",
@@ -135,7 +149,7 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "remote_script",
-            r"<script[^>]+src\s*=",
+            r"<script[^>]+src\s*=|<(embed|object)[^>]+(src|data)\s*=\s*['\"]?(https?:)?//|<base[^>]+href\s*=",
             H,
             "loads a remote script (`{m}`) that gets full control of the page",
             "加载远程脚本（`{m}`），完全控制页面",
@@ -167,7 +181,7 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "alert",
-            r"\b(alert|prompt|confirm|eval)\s*\(",
+            r"\b(alert|prompt|confirm|eval)\s*[(`]|\(\s*(alert|prompt|confirm)\s*\)|\.(find|map|forEach)\s*\(\s*(alert|prompt|confirm)\b",
             M,
             "calls `{m}`, the usual proof that injected script runs",
             "调用 `{m}`，这是注入脚本可执行的常见证明",
@@ -183,7 +197,8 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "tag",
-            r"<\s*(iframe|svg|img|object|embed|meta|form|a|body|input|style|link)\b",
+            r"<\s*(iframe|svg|img|object|embed|meta|form|a|body|input|style|link|details|video|audio|marquee"
+            r"|math|frame|frameset|bgsound|isindex|base|applet|textarea|select|keygen|template)\b",
             L,
             "injects the HTML tag `{m}`",
             "注入了 HTML 标签 `{m}`",

@@ -123,6 +123,7 @@ def export_gguf(
     progress: Progress | None = None,
     workers: int | None = None,
     tokenizer_pre: str | None = None,
+    chat_template: str | None = None,
 ) -> ExportResult:
     """Write `out` as a GGUF of `model_dir`, or of an adapter merged into its base.
 
@@ -130,7 +131,9 @@ def export_gguf(
     the base recorded by the adapter moved). Nothing is written under `out` until the file is
     complete; free disk is checked first. `workers` threads convert slices (default: all cores).
     `tokenizer_pre` names tokenizer.ggml.pre by hand when llama.cpp's hash table does not know the
-    tokenizer (use with verify=True).
+    tokenizer (use with verify=True). `chat_template` replaces the base's tokenizer.chat_template
+    (a build writes its chat family's, the one its Ollama TEMPLATE is proven against: Ollama 0.30.11+
+    may run a GGUF's own Jinja instead of TEMPLATE).
     """
     t0 = time.perf_counter()
     q = quant_type(quant)
@@ -165,6 +168,12 @@ def export_gguf(
     source = WeightSource(folder)
     adapter: LoraAdapter | None = load_adapter(adapter_path, source) if adapter_path is not None else None
     vocab = load_vocab(folder, spec.n_vocab, pre_override=tokenizer_pre)
+    if chat_template is None and isinstance(_adapter_meta(adapter_path).get("chat_family"), str):
+        from fwyy_ollama.chat_families import get_family
+
+        chat_template = get_family(_adapter_meta(adapter_path)["chat_family"]).hf_chat_template
+    if chat_template is not None:
+        vocab.chat_template = chat_template
     eos_note = check_eos(vocab)
 
     direct = q if q.kind == "numpy" else _intermediate_type(spec)
