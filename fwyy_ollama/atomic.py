@@ -67,13 +67,23 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def write_text(path: str | os.PathLike[str], text: str) -> Path:
+def write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> Path:
+    """Write `text` (UTF-8) so that `path` holds either the old content or all of the new.
+
+    `mode` (e.g. 0o600 for a saved chat) is set on the temporary file before it gets its name,
+    so the content is never readable by others under the final name, not even for a moment.
+    """
     with atomic_path(path) as tmp:
+        if mode is not None:
+            tmp.chmod(mode)
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
+    """write_text's twin for bytes."""
     with atomic_path(path) as tmp:
+        if mode is not None:
+            tmp.chmod(mode)
         tmp.write_bytes(data)
     return Path(path)

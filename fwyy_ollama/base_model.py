@@ -52,6 +52,22 @@ def _lock(handle: Any) -> None:
     fcntl.flock(handle, fcntl.LOCK_EX)
 
 
+def _open_lock(path: Path) -> Any:
+    """The lock file, opened without following a symlink and without truncating anything.
+
+    The cache may sit in a shared or world-writable place; a link planted at the lock's name must
+    not make fwyy open (let alone empty) the file it points to.
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    if path.is_symlink():
+        raise FwyyError(f"{path} is a symbolic link; fwyy's lock file must be a plain file", hint="remove it")
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise FwyyError(f"{path}: cannot open the base-model lock file ({exc.strerror})") from None
+    return os.fdopen(fd, "r+b")
+
+
 def _slug(hf_id: str) -> str:
     return hf_id.replace("/", "--")
 
@@ -113,7 +129,7 @@ def resolve_base_model(profile: Profile, *, progress: Progress | None = None) ->
             return folder
         # Under torchrun every rank resolves the base: one converts, the others wait for it.
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        with _open_lock(folder.parent / f".{folder.name}.lock") as lock:
             _lock(lock)
             if not _is_current(folder, gguf):
                 _convert_gguf(gguf, base.architecture, folder, progress)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.profiles import Profile
+from fwyy_ollama.redact import redact_url
 
 K_QUANTS = ("q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k")
 
@@ -142,7 +143,7 @@ def run_checks(profile: Profile, out: Path) -> list[Check]:
     if go:
         go_detail = subprocess.run([go, "version"], capture_output=True, text=True).stdout.strip() or go
     checks.append(Check("Go (template proofs)", bool(go), go_detail))
-    host = os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434"
+    host = redact_url(os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434")
     version = ollama_version()
     checks.append(
         Check(

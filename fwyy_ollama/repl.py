@@ -314,7 +314,7 @@ class ChatSession:
             for m in convo:
                 parts.append(f"## {m['role']}\n\n{m['content'].strip()}\n")
             body = "\n".join(parts)
-        write_text(path, body + "\n")
+        write_text(path, body + "\n", mode=0o600)  # a conversation is private: owner-only
         return path
 
     def help(self) -> None:
@@ -383,9 +383,10 @@ class ChatSession:
         path = self.history_file
         if path is None:
             return lambda line: None
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if path.exists():
             try:
+                path.chmod(0o600)  # history holds what was analyzed: owner-only, also for old files
                 readline.read_history_file(path)
             except OSError:
                 pass
@@ -394,7 +395,7 @@ class ChatSession:
             # Append each line at once, so a crash or a kill keeps the history.
             try:
                 if not path.exists():
-                    path.touch()
+                    path.touch(mode=0o600)
                 readline.append_history_file(1, path)
             except OSError:
                 pass

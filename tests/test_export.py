@@ -198,6 +198,10 @@ def test_tiny_models_export_f16_and_q4_k_m_with_adapter(
     fields = _fields(q4.gguf)
     assert fields["general.architecture"] == kind
     assert fields["fwyy.adapter_sha256"] and fields["fwyy.profile"] == "fwyy-smollm2"
+    # a GGUF is shared: it names the adapter and base folders, never this machine's paths
+    assert fields["fwyy.adapter"] == "adapter" and fields["fwyy.merged_into"] == base.name
+    local = (str(tmp_path), str(base), str(Path.home()))
+    assert [k for k, v in fields.items() if isinstance(v, str) and any(p in v for p in local)] == []
     if kind == "qwen2":
         assert "blk.0.attn_q.bias" in _tensor_types(merged.gguf)
 
@@ -506,3 +510,37 @@ def test_mistral_sentencepiece_is_written_as_llama_cpp_writes_it(tmp_path: Path)
     # known llama.cpp behaviour, reported honestly by --verify: SentencePiece's dummy-prefix space
     # after special tokens ("[INST] x") differs from transformers' non-legacy Metaspace
     assert report.tokenization[0].ok
+
+
+# ------------------------------------------------------------------------------ --verify fails
+
+
+def test_verify_reports_logits_of_another_model(tiny_llama_dir: Path, tiny_qwen2_dir: Path, tmp_path: Path) -> None:
+    """The cosine threshold fails a GGUF whose logits are not the reference model's."""
+    from fwyy_ollama.export import export_gguf
+    from fwyy_ollama.export.verify import verify_gguf
+
+    gguf = export_gguf(model_dir=tiny_llama_dir, out=tmp_path / "llama.gguf", quant="f32").gguf
+    same = verify_gguf(gguf, model_dir=tiny_llama_dir, quant="f32", strings=("hello",))
+    assert same.ok and same.min_cosine > 0.9999
+    other = verify_gguf(gguf, model_dir=tiny_qwen2_dir, quant="f32", strings=("hello",))
+    assert not other.ok and other.min_cosine < 0.9
+    assert [f for f in other.failures if f.startswith("logits differ from the HF model (min cosine")]
+
+
+def test_failed_verify_leaves_no_gguf_and_keeps_the_old_one(
+    tiny_llama_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fwyy_ollama.export import export_gguf, verify
+
+    monkeypatch.setitem(verify.CLOSE_COSINE, "f32", 1.5)  # no file can pass: --verify must fail
+    out = tmp_path / "fresh.gguf"
+    with pytest.raises(FwyyError, match="--verify failed, fresh.gguf not written"):
+        export_gguf(model_dir=tiny_llama_dir, out=out, quant="f32", verify=True)
+    assert list(tmp_path.iterdir()) == []
+    old = tmp_path / "old.gguf"
+    old.write_bytes(b"the previous export")
+    with pytest.raises(FwyyError, match="--verify failed"):
+        export_gguf(model_dir=tiny_llama_dir, out=old, quant="f32", verify=True)
+    assert old.read_bytes() == b"the previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["old.gguf"]

@@ -25,7 +25,9 @@ SHIPPED = {
 
 
 def test_every_shipped_profile_loads_with_the_recipe() -> None:
-    assert set(shipped_profiles()) == set(SHIPPED)
+    assert set(SHIPPED) <= set(shipped_profiles())  # others (e.g. fwyy-qwen2.5-1.5b) may be added
+    for name in shipped_profiles():
+        load_profile(name)
     for name, (hf_id, family) in SHIPPED.items():
         p = load_profile(name)
         assert (p.name, p.base.hf_id, p.chat_family) == (name, hf_id, family)
@@ -117,4 +119,66 @@ def test_cli_bad_profile_is_a_message_not_a_traceback(tmp_path: Path) -> None:
 def test_profiles_command_lists_all_as_json() -> None:
     result = CliRunner().invoke(cli, ["profiles", "--json"])
     assert result.exit_code == 0, result.output
-    assert {p["name"] for p in json.loads(result.output)} == set(SHIPPED)
+    assert {p["name"] for p in json.loads(result.output)} == set(shipped_profiles())
+
+
+# Each range check at its edge: the value just inside passes, the value just outside names the key.
+_EDGES = [
+    ("r = 16", "r = 1", "r = 0", "lora.r"),
+    ("alpha = 16", "alpha = 1", "alpha = 0", "lora.alpha"),
+    ("dropout = 0.0", "dropout = 0.0", "dropout = -0.01", "lora.dropout"),
+    ("dropout = 0.0", "dropout = 0.99", "dropout = 1.0", "lora.dropout"),
+    ("batch_size = 4", "batch_size = 1", "batch_size = 0", "train.batch_size"),
+    ("grad_accum = 2", "grad_accum = 1", "grad_accum = 0", "train.grad_accum"),
+    ("max_steps = 15", "max_steps = 1", "max_steps = 0", "train.max_steps"),
+    ("max_seq_length = 512", "max_seq_length = 1", "max_seq_length = 0", "train.max_seq_length"),
+    ("warmup_steps = 2", "warmup_steps = 0", "warmup_steps = -1", "train.warmup_steps"),
+    ("learning_rate = 1e-3", "learning_rate = 0.999", "learning_rate = 1.0", "train.learning_rate"),
+    ("learning_rate = 1e-3", "learning_rate = 1e-9", "learning_rate = 0.0", "train.learning_rate"),
+    ("weight_decay = 0.01", "weight_decay = 0.0", "weight_decay = -0.1", "train.weight_decay"),
+    ('lr_scheduler = "linear"', 'lr_scheduler = "cosine"', 'lr_scheduler = "cyclic"', "train.lr_scheduler"),
+    ('optimizer = "adamw_torch"', 'optimizer = "adamw_8bit"', 'optimizer = "sgd"', "train.optimizer"),
+    ('languages = ["en"]', 'languages = ["zh", "en"]', "languages = []", "train.languages"),
+    ('device = "cpu"', 'device = "gpu"', 'device = "tpu"', "device"),
+    ('language = "en"', 'language = "zh"', 'language = "de"', "language"),
+    ('chat_family = "chatml"', 'chat_family = "mistral"', 'chat_family = "alpaca"', "chat_family"),
+    ('quant = "q4_k_m"', 'quant = "q8_0"', 'quant = "q4/../x"', "export.quant"),
+    ('name = "fwyy-smollm2"', 'name = "a"', 'name = "a\\n"', "name"),
+    ('gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"', 'gguf_file = "x.gguf"', 'gguf_file = ""', "base.gguf_file"),
+    ("temperature = 0.2", "temperature = 0.3", "temperature = { a = 1 }", "parameters.temperature"),
+    ('target_modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]',
+     'target_modules = ["q_proj"]', "target_modules = []", "lora.target_modules"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("old", "inside", "outside", "key"), _EDGES)
+def test_every_range_check_at_its_edge(tmp_path: Path, old: str, inside: str, outside: str, key: str) -> None:
+    load_profile_file(_variant(tmp_path, old, inside))
+    path = _variant(tmp_path, old, outside)
+    with pytest.raises(FwyyError) as info:
+        load_profile_file(path)
+    assert [line.split(": ")[1] for line in info.value.message.splitlines()] == [key]
+
+
+def test_missing_required_keys_are_listed_together(tmp_path: Path) -> None:
+    path = tmp_path / "bare.toml"
+    path.write_text('description = "x"\n[lora]\nr = 4\n')
+    with pytest.raises(FwyyError) as info:
+        load_profile_file(path)
+    assert [line.split(": ")[1] for line in info.value.message.splitlines()] == ["name", "base", "chat_family"]
+    (tmp_path / "nobase.toml").write_text('name = "x"\nchat_family = "chatml"\n[base]\nlicense = "mit"\n')
+    with pytest.raises(FwyyError, match=r"nobase.toml: base.hf_id: missing \(required\)"):
+        load_profile_file(tmp_path / "nobase.toml")
+
+
+def test_an_oversized_or_binary_profile_is_refused_unread(tmp_path: Path) -> None:
+    from fwyy_ollama.profiles import MAX_PROFILE_BYTES
+
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * MAX_PROFILE_BYTES + "\n")
+    with pytest.raises(FwyyError, match="at most"):
+        load_profile_file(big)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"name = \"\xff\"\n")
+    with pytest.raises(FwyyError, match="not UTF-8"):
+        load_profile_file(binary)

@@ -156,12 +156,13 @@ def _size(n: int) -> str:
 def ls(host: str | None, as_json: bool) -> None:
     """List the daemon's models."""
     from fwyy_ollama.ollama_api import host_url, list_models
+    from fwyy_ollama.redact import redact_url
 
     models = list_models(host)
     if as_json:
         print_json(models)
         return
-    table = Table(title=f"Ollama models at {host_url(host)}")
+    table = Table(title=f"Ollama models at {redact_url(host_url(host))}")
     for col in ("name", "size", "family", "params", "quant", "modified"):
         table.add_column(col)
     for m in models:

@@ -12,13 +12,21 @@ from __future__ import annotations
 import csv
 import json
 import random
-import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from fwyy_ollama.dataset.explain import explain
 from fwyy_ollama.dataset.instructions import pick_instruction
-from fwyy_ollama.dataset.records import CATEGORIES, Problem, Record, normalize_input, write_records
+from fwyy_ollama.dataset.records import (
+    CATEGORIES,
+    MAX_LINE_BYTES,
+    Problem,
+    Record,
+    iter_bounded_lines,
+    normalize_input,
+    write_records,
+)
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.report import Label, ReportFormatError, render_report
 
@@ -56,45 +64,83 @@ def parse_label_value(value: object) -> bool | Label:
     raise ValueError(f"{text!r} is not 0/1, true/false, benign/malicious or a label name")
 
 
+MAX_FIELD_BYTES = 1 << 20
+"""Longest CSV field (one payload) the importer accepts; the csv module's own default is 128 KiB,
+fwyy allows more for long scripts but not the 2 GiB a hostile file could ask for."""
+
+
+def _jsonl_rows(path: Path, text_col: str, label_col: str) -> list[tuple[int, object, object]]:
+    rows: list[tuple[int, object, object]] = []
+    with open(path, "rb") as fh:
+        for number, raw in iter_bounded_lines(fh, MAX_LINE_BYTES):
+            if raw is None:
+                raise FwyyError(f"{path}:{number}: line longer than {MAX_LINE_BYTES} bytes (fwyy's limit)")
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise FwyyError(f"{path}:{number}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise FwyyError(f"{path}:{number}: json: not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise FwyyError(f"{path}:{number}: json: nested too deeply") from None
+            if not isinstance(obj, dict):
+                raise FwyyError(f"{path}:{number}: record: expected a JSON object")
+            for col in (text_col, label_col):
+                if col not in obj:
+                    raise FwyyError(
+                        f"{path}:{number}: {col}: no such key (keys: {', '.join(map(str, obj))})",
+                        hint="choose columns with --text-col / --label-col",
+                    )
+            rows.append((number, obj[text_col], obj[label_col]))
+    return rows
+
+
+def _csv_lines(path: Path, encoding: str, at: list[int] | None = None) -> Iterator[str]:
+    """The file's physical lines, decoded, each at most MAX_LINE_BYTES (never a whole huge line).
+
+    `at[0]` follows the number of the line last handed out, for errors in the middle of a row.
+    """
+    with open(path, "rb") as fh:
+        for number, raw in iter_bounded_lines(fh, MAX_LINE_BYTES):
+            if at is not None:
+                at[0] = number
+            if raw is None:
+                raise FwyyError(f"{path}:{number}: line longer than {MAX_LINE_BYTES} bytes (fwyy's limit)")
+            yield raw.decode(encoding if number > 1 else ("utf-8-sig" if encoding == "utf-8" else encoding))
+
+
+def _csv_encoding(path: Path) -> str:
+    """utf-8 when every line decodes as UTF-8, else latin-1 (some public collections are not UTF-8)."""
+    try:
+        for _ in _csv_lines(path, "utf-8"):
+            pass
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
 def _rows(path: Path, text_col: str, label_col: str) -> list[tuple[int, object, object]]:
     """(line, text, label) rows; a missing column is an error naming the columns there are."""
-    rows: list[tuple[int, object, object]] = []
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        with open(path, encoding="utf-8-sig") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise FwyyError(f"{path}:{number}: json: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise FwyyError(f"{path}:{number}: record: expected a JSON object")
-                for col in (text_col, label_col):
-                    if col not in obj:
-                        raise FwyyError(
-                            f"{path}:{number}: {col}: no such key (keys: {', '.join(map(str, obj))})",
-                            hint="choose columns with --text-col / --label-col",
-                        )
-                rows.append((number, obj[text_col], obj[label_col]))
-        return rows
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    raw = path.read_bytes()
+        return _jsonl_rows(path, text_col, label_col)
+    csv.field_size_limit(MAX_FIELD_BYTES)
+    at = [0]
+    reader = csv.DictReader(_csv_lines(path, _csv_encoding(path), at))
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # some public collections are not UTF-8
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    fields = reader.fieldnames or []
-    for col in (text_col, label_col):
-        if col not in fields:
-            raise FwyyError(
-                f"{path}:1: {col}: no such column (columns: {', '.join(fields) or 'none'})",
-                hint="choose columns with --text-col / --label-col",
-            )
-    for row in reader:
-        rows.append((reader.line_num, row.get(text_col), row.get(label_col)))
-    return rows
+        fields = reader.fieldnames or []
+        for col in (text_col, label_col):
+            if col not in fields:
+                raise FwyyError(
+                    f"{path}:1: {col}: no such column (columns: {', '.join(fields) or 'none'})",
+                    hint="choose columns with --text-col / --label-col",
+                )
+        return [(reader.line_num, row.get(text_col), row.get(label_col)) for row in reader]
+    except csv.Error as exc:
+        raise FwyyError(f"{path}:{at[0]}: not readable CSV ({exc})") from None
 
 
 def import_file(

@@ -27,7 +27,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fwyy_ollama.atomic import atomic_path
 from fwyy_ollama.errors import FwyyError
@@ -77,10 +77,41 @@ def check_record(value: Any) -> list[tuple[str, str]]:
     return problems
 
 
+MAX_LINE_BYTES = 4 << 20
+"""Longest JSONL line (one record) fwyy reads: real records are kilobytes; a longer line is an
+error naming file:line, found without reading the line into memory."""
+MAX_JSON_BYTES = 256 << 20
+"""Largest `.json` array file read whole (JSONL has no such limit: it is read a line at a time)."""
+_SKIP_CHUNK = 1 << 16
+
+
+def iter_bounded_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, raw line) for each line of a binary file; None for a line over `limit` bytes.
+
+    A line is read with readline(limit + 1), so at most `limit` bytes of it are ever held; the rest
+    of an over-long line is skipped in small chunks.
+    """
+    number = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield number, raw
+            continue
+        while raw and not raw.endswith(b"\n"):
+            raw = fh.readline(_SKIP_CHUNK)
+        yield number, None
+
+
 def _iter_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, text, decode error) for each line; a line that is not UTF-8 gets an error."""
+    """(line number, text, error) for each line; a line that is not UTF-8, or too long, gets an error."""
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in iter_bounded_lines(fh):
+            if raw is None:
+                yield number, None, f"line longer than {MAX_LINE_BYTES} bytes (fwyy's limit for one record)"
+                continue
             try:
                 yield number, raw.decode("utf-8"), None
             except UnicodeDecodeError as exc:
@@ -99,7 +130,8 @@ def scan_file(path: str | Path) -> tuple[list[Record], list[Problem]]:
         return _scan_json_array(path)
     for number, text, error in _iter_lines(path):
         if error:
-            problems.append(Problem(name, number, "encoding", error))
+            field = "size" if error.startswith("line longer") else "encoding"
+            problems.append(Problem(name, number, field, error))
             continue
         assert text is not None
         if not text.strip():
@@ -110,6 +142,9 @@ def scan_file(path: str | Path) -> tuple[list[Record], list[Problem]]:
             problems.append(
                 Problem(name, number, "json", f"not valid JSON ({exc.msg} at column {exc.colno})")
             )
+            continue
+        except RecursionError:
+            problems.append(Problem(name, number, "json", "nested too deeply to be a record"))
             continue
         found = check_record(value)
         if found:
@@ -124,8 +159,15 @@ def scan_file(path: str | Path) -> tuple[list[Record], list[Problem]]:
 def _scan_json_array(path: Path) -> tuple[list[Record], list[Problem]]:
     """Alpaca's original form: one JSON array. Problems name the item (1-based) as the 'line'."""
     name = str(path)
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        return [], [
+            Problem(name, 0, "size", f"{size} bytes; a .json array is read whole up to {MAX_JSON_BYTES}, use .jsonl")
+        ]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        return [], [Problem(name, 0, "json", "nested too deeply to be a list of records")]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return [], [Problem(name, getattr(exc, "lineno", 0), "json", f"not valid JSON: {exc}")]
     if not isinstance(data, list):

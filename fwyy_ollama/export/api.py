@@ -82,15 +82,17 @@ def _metadata(
         "basename": str(profile_name or spec_name),
         "fwyy": {"version": __version__, "quant": q.name},
     }
+    # A GGUF is meant to be shared: it names folders by their last component (or the Hub id),
+    # never by a path on this machine (a home folder, a user name, a cache layout).
     if base is not None:
-        meta["base_model"] = base.hf_id or str(base.folder)
-        meta["fwyy"]["merged_into"] = base.description
+        meta["base_model"] = base.hf_id or base.folder.name
+        meta["fwyy"]["merged_into"] = base.hf_id or base.folder.name
     if adapter_dir is not None:
         from fwyy_ollama.hashing import sha256_file
 
         meta["finetune"] = "fwyy"
         weights = adapter_dir / "adapter_model.safetensors"
-        meta["fwyy"]["adapter"] = str(adapter_dir)
+        meta["fwyy"]["adapter"] = adapter_dir.name
         meta["fwyy"]["adapter_sha256"] = sha256_file(weights)
         for key in ("chat_family", "language", "data_hash", "steps"):  # fwyy.language: analyze/chat prompt in it
             if info.get(key) is not None:
@@ -99,9 +101,10 @@ def _metadata(
             meta["fwyy"]["profile"] = profile_name
     if profile_name:
         try:
-            from fwyy_ollama.profiles import load_profile
+            from fwyy_ollama.profiles import load_profile, shipped_profiles
 
-            lic = load_profile(profile_name).base.license
+            # only a shipped profile: the adapter's JSON must not make the export read other files
+            lic = load_profile(profile_name).base.license if profile_name in shipped_profiles() else ""
             if lic:
                 meta["license"] = lic
         except (FwyyError, OSError):

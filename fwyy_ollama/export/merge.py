@@ -56,21 +56,80 @@ class TensorRef:
         return math.prod(self.shape[1:]) if len(self.shape) > 1 else (1 if self.shape else 1)
 
 
+# Bytes per element of every safetensors dtype (those fwyy cannot convert are still checked).
+_ITEMSIZE: dict[str, int] = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1,
+    "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+    "U32": 4, "I32": 4, "F32": 4,
+    "U64": 8, "I64": 8, "F64": 8,
+}  # fmt: skip
+MAX_HEADER_BYTES = 100 << 20
+"""The safetensors format's own limit on the JSON header (the reference reader refuses more)."""
+
+
 def read_safetensors_header(path: Path) -> tuple[dict[str, TensorRef], dict[str, str]]:
-    """Parse one .safetensors file's header into TensorRefs (and its __metadata__)."""
+    """Parse one .safetensors file's header into TensorRefs (and its __metadata__).
+
+    The file is untrusted: the header length is checked against the file's size before it is
+    read, and every tensor's dtype, shape and byte range against each other and against the file,
+    so a hostile header is a FwyyError rather than a huge allocation or a read past the end.
+    """
+
+    def bad(problem: str) -> FwyyError:
+        return FwyyError(f"{path}: not a valid safetensors file: {problem}")
+
     try:
         with open(path, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
+            file_size = os.fstat(fh.fileno()).st_size
+            head = fh.read(8)
+            if len(head) < 8:
+                raise bad(f"{file_size} bytes, shorter than the 8-byte header length")
+            (size,) = struct.unpack("<Q", head)
+            if size > MAX_HEADER_BYTES:
+                raise bad(f"header length {size} is over the format's limit of {MAX_HEADER_BYTES} bytes")
+            if 8 + size > file_size:
+                raise bad(f"header length {size} runs past the end of the {file_size}-byte file")
             header = json.loads(fh.read(size))
-    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FwyyError(f"{path}: not a readable safetensors file ({exc})") from exc
+    except OSError as exc:
+        raise FwyyError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise bad(f"the header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise bad("the header is not a JSON object")
     base = 8 + size
+    data_size = file_size - base
     meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict):
+        raise bad("__metadata__ is not an object")
     refs = {}
     for name, info in header.items():
-        start, end = info["data_offsets"]
-        refs[name] = TensorRef(name, info["dtype"], tuple(info["shape"]), path, base + start, end - start)
-    return refs, meta
+        refs[name] = _tensor_ref(path, name, info, base, data_size, bad)
+    return refs, {str(k): str(v) for k, v in meta.items()}
+
+
+def _tensor_ref(path: Path, name: str, info: Any, base: int, data_size: int, bad: Any) -> TensorRef:
+    """One header entry as a TensorRef, after checking it describes bytes that are in the file."""
+    if not isinstance(info, dict):
+        raise bad(f"tensor {name!r}: expected an object with dtype, shape and data_offsets")
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in _ITEMSIZE:
+        raise bad(f"tensor {name!r}: unknown dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise bad(f"tensor {name!r}: shape {shape!r} is not a list of non-negative integers")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(type(o) is int for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1]
+    ):
+        raise bad(f"tensor {name!r}: data_offsets {offsets!r} is not [start, end] with 0 <= start <= end")
+    start, end = offsets
+    if end > data_size:
+        raise bad(f"tensor {name!r} ends at byte {end} of a {data_size}-byte data section (truncated?)")
+    want = math.prod(shape) * _ITEMSIZE[dtype]
+    if end - start != want:
+        raise bad(f"tensor {name!r}: {dtype} {shape} needs {want} bytes, its offsets span {end - start}")
+    return TensorRef(name, dtype, tuple(shape), path, base + start, end - start)
 
 
 class WeightSource:
@@ -122,6 +181,8 @@ def read_rows(ref: TensorRef, r0: int, r1: int, fd: int) -> np.ndarray:
             "(a 4-bit or 8-bit quantized checkpoint cannot be exported; use the 16-bit original)"
         )
     np_dtype, size = _DTYPES[ref.dtype]
+    if not 0 <= r0 <= r1 <= ref.rows:
+        raise FwyyError(f"{ref.file}: rows {r0}:{r1} are outside tensor {ref.name} ({ref.rows} rows)")
     row_bytes = ref.row_elems * size
     want = (r1 - r0) * row_bytes
     buf = os.pread(fd, want, ref.offset + r0 * row_bytes)
@@ -202,7 +263,7 @@ def load_adapter(folder: Path, base: WeightSource) -> LoraAdapter:
             else None
         )
         raise FwyyError(f"{folder}: adapter_model.safetensors is missing", hint=hint)
-    config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    config = _small_json(cfg_path)
     peft_type = str(config.get("peft_type", "LORA")).upper()
     if peft_type != "LORA":
         raise FwyyError(f"{cfg_path}: peft_type {peft_type} is not supported; fwyy merges LoRA adapters")
@@ -210,8 +271,13 @@ def load_adapter(folder: Path, base: WeightSource) -> LoraAdapter:
         raise FwyyError(
             f"{cfg_path}: use_dora is true; fwyy merges plain LoRA adapters only (train without DoRA)"
         )
-    r = int(config.get("r", 8))
-    alpha = float(config.get("lora_alpha", r))
+    try:
+        r = int(config.get("r", 8))
+        alpha = float(config.get("lora_alpha", r))
+    except (TypeError, ValueError):
+        raise FwyyError(f"{cfg_path}: r and lora_alpha must be numbers") from None
+    if r <= 0:
+        raise FwyyError(f"{cfg_path}: r must be positive, got {r}")
     rslora = bool(config.get("use_rslora", False))
     fan = bool(config.get("fan_in_fan_out", False))
 
@@ -270,6 +336,26 @@ def load_adapter(folder: Path, base: WeightSource) -> LoraAdapter:
 
 
 # ------------------------------------------------------------------------- finding the base
+
+MAX_JSON_BYTES = 16 << 20
+"""adapter_config.json and fwyy-adapter.json are kilobytes; a larger one is not read."""
+
+
+def _small_json(path: Path) -> dict[str, Any]:
+    """A small JSON object file, or a FwyyError naming it (too big, not JSON, not an object)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise FwyyError(f"{path}: {size} bytes, more than the {MAX_JSON_BYTES} a settings file may have")
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FwyyError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise FwyyError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise FwyyError(f"{path}: expected a JSON object")
+    return value
+
 
 
 @dataclass(frozen=True)
@@ -341,10 +427,7 @@ def resolve_adapter_base(adapter_dir: Path) -> BaseChoice:
     info: dict[str, Any] = {}
     meta = adapter_dir / "fwyy-adapter.json"
     if meta.is_file():
-        try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise FwyyError(f"{meta}: not valid JSON ({exc})") from exc
+        info = _small_json(meta)
     base_info = info.get("base") if isinstance(info.get("base"), dict) else {}
     candidates: list[str] = []
     for value in (
@@ -371,12 +454,12 @@ def resolve_adapter_base(adapter_dir: Path) -> BaseChoice:
         for hf_id, snap in _sixteen_bit_candidates(info, trained_id):
             if _has_weights(snap) and not _is_quantized(snap):
                 return BaseChoice(snap, f"16-bit {hf_id} from the local HF cache ({snap})", hf_id, None, info)
-        looked = ", ".join(candidates) or "(no base_model_dir recorded)"
-        raise FwyyError(
-            f"{adapter_dir}: cannot find the base model the adapter was trained on; looked at {looked}",
-            hint="pass the base folder with --model BASE together with --adapter, or fix base_model_dir in "
-            "fwyy-adapter.json",
-        )
+        # Trained elsewhere (the recorded folder is only a hint): find the base again from what the
+        # adapter records, fetching it from the Hub when it is not here.
+        from fwyy_ollama.base_model import adapter_base
+
+        found, hf_id = adapter_base(adapter_dir)
+        return BaseChoice(found, f"{hf_id or found} ({found}), as the adapter records", hf_id, None, info)
     if _is_quantized(folder):
         for hf_id, snap in _sixteen_bit_candidates(info, trained_id):
             if _has_weights(snap) and not _is_quantized(snap):
@@ -387,10 +470,11 @@ def resolve_adapter_base(adapter_dir: Path) -> BaseChoice:
                     folder,
                     info,
                 )
-        want = re.sub(r"-(bnb-4bit|unsloth-bnb-4bit|4bit)$", "", trained_id) or "the 16-bit base"
-        raise FwyyError(
-            f"the adapter was trained on a quantized base ({folder}); fwyy merges into the original 16-bit "
-            f"weights, which are not on this machine",
-            hint=f"fetch them once (huggingface-cli download {want}) or pass --model DIR with the 16-bit folder",
+        # The 16-bit original is not here: fetch it (the adapter records its id and base spec).
+        from fwyy_ollama.base_model import adapter_base
+
+        found, hf_id = adapter_base(adapter_dir)
+        return BaseChoice(
+            found, f"16-bit original {hf_id} ({found}); training used the quantized base {folder}", hf_id, folder, info
         )
     return BaseChoice(folder, f"{folder} (the base recorded by the adapter)", trained_id, None, info)

@@ -616,11 +616,18 @@ def _load_tpcds() -> list[CorpusItem]:
 # ------------------------------------------------------------------------------- Django (train)
 
 
+_UNESCAPED = re.compile(r"\|\s*safe\b|autoescape\s+(off|false)|\|\s*safeseq\b")
+"""Template output with autoescaping switched off: safe only if the value is, so not a safe sample."""
+
+
 def _template_items(dist: str, pattern: str, cap: int, target: int) -> list[CorpusItem]:
+    """Benign template snippets: each file cut into pasteable pieces, unescaped output left out."""
     items = []
     for path, text in _files(dist, pattern):
         text = re.sub(r"\{#.*?#\}", "", text, flags=re.S)  # template comments say nothing
         for piece in _chunks(text, target):
+            if _UNESCAPED.search(piece):
+                continue
             items.append(
                 CorpusItem(piece.strip(), "xss", False, _origin(dist, path), LICENSES[dist], Label.SAFE)
             )
