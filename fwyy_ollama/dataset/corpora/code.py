@@ -8,9 +8,17 @@ SourceMissing, and the tests skip it.
 
 Roles, by package (no package feeds both):
 
-| role      | bash risky                     | bash safe            | python risky              | python safe            |
-| train     | pybins (GTFOBins data)         | cheat (cheatsheets)  | bandit `examples/`        | CPython standard library |
-| realworld | revshell-generator templates   | eg (examples)        | codeshield fixtures, revshell-generator Python one-liners | codeshield `ok:` fixtures, distlib functions |
+- train: pybins 1.0.1 (GTFOBins data: shell escapes, reverse shells; bash risky), cheat 2.5.1
+  (cheatsheets; bash safe), bandit 1.9.4 `examples/` (python risky), the running CPython's
+  standard library (python safe; its version is part of each item's source).
+- realworld: revshell-generator 1.0.12 (reverse/bind shells and msfvenom lines; bash risky, plus
+  the Python inside its `python -c` shells), eg 1.2.3 (example pages; bash safe), codeshield 1.0.1
+  (Python rule fixtures: `ruleid:` risky, `ok:` safe), distlib 0.4.4 (functions; python safe).
+  Train loaders drop any item whose skeleton a realworld item has.
+
+Lengths are kept comparable (risky and safe medians within a factor of about two in each role and
+category) by length windows per source, and library functions are taken half from look-alike
+APIs (subprocess lists, hashlib, shutil, tempfile ...) and half from plain code.
 
 Verdicts are the source's: an abuse technique, a reverse-shell template or a SAST rule's positive
 fixture is risky; documentation examples and library functions are safe. Both are sanity-checked:
@@ -289,7 +297,7 @@ def _functions(code: str) -> Iterable[str]:
 def _library_functions(
     files: Iterable[tuple[str, str]], origin: Callable[[str], str], license: str, caps: tuple[int, int]
 ) -> list[CorpusItem]:
-    """Safe items from library functions, comment- and docstring-free, 40 to 180 characters:
+    """Safe items from library functions, comment- and docstring-free, 30 to 150 characters:
     `caps[0]` that touch look-alike APIs (subprocess, hashlib, shutil, sockets ...) and `caps[1]`
     that do not, so benign code is not all file and process work.
 
@@ -308,7 +316,7 @@ def _library_functions(
                 text = _strip_python(fn)
             except _Skip:
                 continue
-            if len(text.splitlines()) >= 2 and 40 <= len(text) <= 180:
+            if len(text.splitlines()) >= 2 and 30 <= len(text) <= 150:
                 raw.append((text, origin(path)))
                 if len(raw) >= cap * 2:
                     break
@@ -406,7 +414,7 @@ def _load_eg() -> list[CorpusItem]:
             if block and not any(re.search(r"<[^<>]+>|\.\.\.|\$ |^\$", c) for c in block) and len(block) <= 3:
                 raw.append(("\n".join(block), _origin("eg", path)))
             block = []
-    items = _fit_length(_items(raw, "bash", False, "MIT", Label.SAFE), 24, 400)
+    items = _fit_length(_items(raw, "bash", False, "MIT", Label.SAFE), 32, 400)
     return _sample(items, 30)
 
 
@@ -443,7 +451,7 @@ def _load_revshell_bash() -> list[CorpusItem]:
     critical = [r for r in raw if "msf_venom" not in r[1]]
     venom = [r for r in raw if "msf_venom" in r[1]]
     items = _items(critical, "bash", True, "MIT", Label.CRITICAL) + _items(venom, "bash", True, "MIT")
-    return _sample(_fit_length(_dedupe(items), 20, 130), 30)
+    return _sample(_fit_length(_dedupe(items), 20, 110), 30)
 
 
 # ---------------------------------------------------------------------------- python
