@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,16 @@ class Profile:
     """Ollama Modelfile PARAMETERs other than the family's stop strings."""
     data: tuple[str, ...] = ("security.train.jsonl",)
     """Training files, relative to train/data/ unless absolute."""
+    train_gpu: TrainSettings | None = None
+    """The recipe used instead of `train` on an NVIDIA GPU: [train.gpu] overrides keys of [train].
+    A profile that trains on both (the demo) needs both: minutes on two CPU cores, epochs on a GPU."""
     source: Path | None = None
+
+    def for_device(self, *, gpu: bool) -> Profile:
+        """This profile with the trainer recipe for the hardware at hand."""
+        if gpu and self.train_gpu is not None:
+            return dataclasses.replace(self, train=self.train_gpu)
+        return self
 
     def settings(self) -> dict[str, Any]:
         """Everything the build depends on, for the manifest (the source path excluded)."""
@@ -180,6 +190,26 @@ _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 _OPTIMIZERS = ("adamw_8bit", "adamw_torch", "paged_adamw_8bit", "adamw_torch_fused")
 
 
+def _validate_train(t: TrainSettings, where: str, bad: Callable[[str, str], None]) -> None:
+    """The trainer checks, for [train] and for its [train.gpu] overlay alike."""
+    for key in ("batch_size", "grad_accum", "max_steps", "max_seq_length", "logging_steps"):
+        if getattr(t, key) <= 0:
+            bad(f"{where}.{key}", "must be positive")
+    if t.warmup_steps < 0:
+        bad(f"{where}.warmup_steps", "must not be negative")
+    if not 0 < t.learning_rate < 1:
+        bad(f"{where}.learning_rate", "must be between 0 and 1")
+    if not 0 <= t.weight_decay < 1:
+        bad(f"{where}.weight_decay", "must be in [0, 1)")
+    if t.lr_scheduler not in _SCHEDULERS:
+        bad(f"{where}.lr_scheduler", f"{t.lr_scheduler!r} is not one of {', '.join(_SCHEDULERS)}")
+    if t.optimizer not in _OPTIMIZERS:
+        bad(f"{where}.optimizer", f"{t.optimizer!r} is not one of {', '.join(_OPTIMIZERS)}")
+    bad_langs = [lang for lang in t.languages if lang not in LANGUAGES]
+    if bad_langs or not t.languages:
+        bad(f"{where}.languages", f"must list some of {', '.join(LANGUAGES)}")
+
+
 def _validate(p: Profile, problems: _Problems) -> None:
     """Range and choice checks; each failed check is one entry in `problems`."""
     bad = problems.add
@@ -202,22 +232,9 @@ def _validate(p: Profile, problems: _Problems) -> None:
         bad("lora.target_modules", f"unknown module {unknown[0]!r} (known: {', '.join(LORA_TARGETS)})")
     if not p.lora.target_modules:
         bad("lora.target_modules", "must name at least one module")
-    for key in ("batch_size", "grad_accum", "max_steps", "max_seq_length", "logging_steps"):
-        if getattr(p.train, key) <= 0:
-            bad(f"train.{key}", "must be positive")
-    if p.train.warmup_steps < 0:
-        bad("train.warmup_steps", "must not be negative")
-    if not 0 < p.train.learning_rate < 1:
-        bad("train.learning_rate", "must be between 0 and 1")
-    if not 0 <= p.train.weight_decay < 1:
-        bad("train.weight_decay", "must be in [0, 1)")
-    if p.train.lr_scheduler not in _SCHEDULERS:
-        bad("train.lr_scheduler", f"{p.train.lr_scheduler!r} is not one of {', '.join(_SCHEDULERS)}")
-    if p.train.optimizer not in _OPTIMIZERS:
-        bad("train.optimizer", f"{p.train.optimizer!r} is not one of {', '.join(_OPTIMIZERS)}")
-    bad_langs = [lang for lang in p.train.languages if lang not in LANGUAGES]
-    if bad_langs or not p.train.languages:
-        bad("train.languages", f"must list some of {', '.join(LANGUAGES)}")
+    for where, recipe in (("train", p.train), ("train.gpu", p.train_gpu)):
+        if recipe is not None:
+            _validate_train(recipe, where, bad)
     if (p.base.gguf_package or p.base.gguf_packages) and not p.base.gguf_file:
         bad("base.gguf_file", "required when base.gguf_package or base.gguf_packages is set")
     if p.base.gguf_package and p.base.gguf_packages:
@@ -260,7 +277,18 @@ def _profile_from_dict(raw: dict[str, Any], path: Path, problems: _Problems) -> 
     top = {f.name: f for f in dataclasses.fields(Profile)}
     kwargs: dict[str, Any] = {"source": path}
     for key, value in raw.items():
-        if key in _SECTIONS:
+        if key == "train" and isinstance(value, dict) and "gpu" in value:
+            cpu_table = {k: v for k, v in value.items() if k != "gpu"}
+            built = _build(TrainSettings, cpu_table, key, problems)
+            if built is not None:
+                kwargs[key] = built
+            if not isinstance(value["gpu"], dict):
+                problems.add("train.gpu", "expected a table ([train.gpu])")
+            else:
+                gpu = _build(TrainSettings, {**cpu_table, **value["gpu"]}, "train.gpu", problems)
+                if gpu is not None:
+                    kwargs["train_gpu"] = gpu
+        elif key in _SECTIONS:
             built = _build(_SECTIONS[key], value, key, problems)
             if built is not None:
                 kwargs[key] = built
@@ -269,13 +297,13 @@ def _profile_from_dict(raw: dict[str, Any], path: Path, problems: _Problems) -> 
                 problems.add("parameters", "expected a table ([parameters])")
             else:
                 kwargs[key] = dict(value)
-        elif key in top and key != "source":
+        elif key in top and key not in ("source", "train_gpu"):
             try:
                 kwargs[key] = _check_type(key, value, top[key].type)
             except ValueError as exc:
                 problems.append(str(exc))
         else:
-            known = sorted(k for k in top if k != "source")
+            known = sorted(k for k in top if k not in ("source", "train_gpu"))
             problems.add(key, f"unknown setting (known: {', '.join(known)})")
     for required in ("name", "base", "chat_family"):
         if required not in raw:
