@@ -23,11 +23,12 @@ sys.path.insert(0, str(HERE.parent))
 
 
 def main() -> int:
-    from fwyy_ollama.evaluate import evaluate, markdown_table, plot
+    from fwyy_ollama.evaluation import evaluate, markdown_table, plot
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=80)
-    ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--max-tokens", type=int, default=None, help="default: none under the grammar, 384 free")
+    ap.add_argument("--both", action="store_true", help="each model constrained and free")
     ap.add_argument("--before", default="before=demo")
     ap.add_argument("--after", default="after=fwyy-smollm2")
     ap.add_argument("--data", default=None)
@@ -43,18 +44,21 @@ def main() -> int:
         data=args.data,
         limit=args.limit,
         max_tokens=args.max_tokens,
+        both=args.both,
         progress=progress,
     )
     print(file=sys.stderr)
     png = plot(result, args.out + ".png")
     command = (
-        f"fwyy eval -m {args.before} -m {args.after} --limit {args.limit} --max-tokens {args.max_tokens} "
-        f"--plot {Path(png).name}"
+        f"fwyy eval -m {args.before} -m {args.after} --limit {args.limit}"
+        + (f" --max-tokens {args.max_tokens}" if args.max_tokens else "")
+        + (" --both" if args.both else "")
+        + f" --plot {Path(png).name}"
     )
     text = (
         f"{markdown_table(result)}\n"
         f"{result.n} records of `{result.data.name}` (sha256 {result.data_sha256[:12]}), greedy, "
-        f"at most {args.max_tokens} answer tokens; {platform.machine()} CPU, {os.cpu_count()} cores, "
+        f"{'at most ' + str(args.max_tokens) if args.max_tokens else 'default'} answer tokens; {platform.machine()} CPU, {os.cpu_count()} cores, "
         f"{time.perf_counter() - t0:.0f} s wall (cached answers not re-timed).\n\n"
         f"Command: `{command}`\n"
     )

@@ -1,4 +1,5 @@
-"""`fwyy eval`: models side by side on the eval set (accuracy, macro-F1, format, speed)."""
+"""`fwyy eval`: models and classical detectors side by side on an eval set (safe-vs-risky accuracy,
+risky precision / recall / F1, 5-way accuracy, macro-F1, format compliance, speed)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,6 @@ from rich.table import Table
 from fwyy_ollama.cli.common import console, err_console, json_option, print_json
 
 
-def _pct(x: float) -> str:
-    return f"{x:.1%}"
-
-
 @click.command("eval")
 @click.option(
     "--model",
@@ -23,18 +20,36 @@ def _pct(x: float) -> str:
     multiple=True,
     required=True,
     metavar="SPEC",
-    help="Model to evaluate (repeat).",
+    help="Model or detector to evaluate (repeat).",
 )
 @click.option(
     "--data",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Eval JSONL (default: the shipped eval set).",
+    help="Eval JSONL: Alpaca records or real-world items (default: the shipped eval set).",
 )
 @click.option(
-    "--limit", type=int, default=None, help="Evaluate only N records, spread over categories and labels."
+    "--limit", type=int, default=None, help="Evaluate only N items, spread over categories and labels."
 )
-@click.option("--max-tokens", type=int, default=384, show_default=True, help="Longest answer per record.")
+@click.option(
+    "--max-tokens",
+    type=int,
+    default=None,
+    help="Longest answer per item [default: 384 free, none under a llama.cpp grammar, 1024 under Ollama's schema].",
+)
+@click.option(
+    "--constrain/--no-constrain",
+    default=True,
+    show_default=True,
+    help="Constrained decoding (the report's grammar on llama.cpp, its JSON schema on Ollama), as `fwyy analyze`.",
+)
+@click.option("--both", is_flag=True, help="Run each model constrained and free: two rows each.")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Ask real-world items in this language [default: each model's own, else en].",
+)
 @click.option(
     "--plot",
     "plot_file",
@@ -42,6 +57,7 @@ def _pct(x: float) -> str:
     default=None,
     help="Write a PNG of per-category accuracy.",
 )
+@click.option("--markdown", is_flag=True, help="Print the table as GitHub markdown (for a README).")
 @click.option("--no-cache", is_flag=True, help="Ask every model again instead of reusing cached answers.")
 @click.option("--answers", is_flag=True, help="With --json: include every answer and its score.")
 @json_option
@@ -49,20 +65,25 @@ def eval_(
     models: tuple[str, ...],
     data: Path | None,
     limit: int | None,
-    max_tokens: int,
+    max_tokens: int | None,
+    constrain: bool,
+    both: bool,
+    lang: str | None,
     plot_file: Path | None,
+    markdown: bool,
     no_cache: bool,
     answers: bool,
     as_json: bool,
 ) -> None:
-    """Compare models on the eval set.
+    """Compare models and classical detectors on an eval set.
 
     SPEC: NAME (the Ollama model, or that profile's last build GGUF when no daemon has it),
     ollama:NAME, gguf:PATH or PATH.gguf, demo (the shipped SmolLM2-135M GGUF), hf:BASE_DIR,
-    hf:BASE_DIR+adapter:ADAPTER_DIR, or adapter:ADAPTER_DIR. Prefix LABEL= to name a column,
-    e.g. `fwyy eval -m before=demo -m after=fwyy-smollm2 --limit 40 --plot eval.png`.
+    hf:BASE_DIR+adapter:ADAPTER_DIR, adapter:ADAPTER_DIR, or a detector: libinjection (SQL, XSS),
+    bandit (Python), always-risky. Prefix LABEL= to name a column, e.g.
+    `fwyy eval --data train/data/realworld.eval.jsonl -m base=demo -m fwyy-smollm2 -m libinjection -m bandit`.
     """
-    from fwyy_ollama.evaluate import evaluate, plot
+    from fwyy_ollama.evaluation import evaluate, markdown_table, plot, rows
 
     with Progress(
         TextColumn("{task.description}"),
@@ -78,47 +99,39 @@ def eval_(
             bar.update(task, completed=done, total=total, description=description)
 
         result = evaluate(
-            models, data=data, limit=limit, max_tokens=max_tokens, use_cache=not no_cache, progress=progress
+            models,
+            data=data,
+            limit=limit,
+            max_tokens=max_tokens,
+            use_cache=not no_cache,
+            constrain=constrain,
+            both=both,
+            lang=lang,
+            progress=progress,
         )
     if plot_file is not None:
         plot(result, plot_file)
     if as_json:
         print_json(result.to_json(answers=answers) | ({"plot": str(plot_file)} if plot_file else {}))
         return
+    if markdown:
+        click.echo(markdown_table(result), nl=False)
+        return
 
-    table = Table(title=f"fwyy eval: {result.n} records of {result.data.name}")
+    table = Table(title=f"fwyy eval: {result.n} items of {result.data.name} ({result.format})")
     table.add_column("metric")
     for m in result.models:
-        table.add_column(m.spec.display, justify="right")
-    rows: list[tuple[str, list[str]]] = [
-        ("label accuracy", [_pct(m.metrics.accuracy) for m in result.models]),
-        ("macro-F1", [f"{m.metrics.macro_f1:.3f}" for m in result.models]),
-        ("format compliance", [_pct(m.metrics.format_compliance) for m in result.models]),
-    ]
-    categories = sorted({c for m in result.models for c in m.metrics.per_category})
-    for c in categories:
-        rows.append(
-            (
-                f"  {c} accuracy",
-                [
-                    _pct(m.metrics.per_category[c]["accuracy"]) if c in m.metrics.per_category else "-"
-                    for m in result.models
-                ],
-            )
-        )
-    rows += [
-        ("mean latency", [f"{m.metrics.mean_latency_s:.2f} s" for m in result.models]),
-        ("tokens/s", [f"{m.metrics.tokens_per_s:.1f}" for m in result.models]),
-        ("backend", [m.backend for m in result.models]),
-        ("cached answers", [f"{m.cached}/{result.n}" for m in result.models]),
-    ]
-    for name, values in rows:
+        table.add_column(m.name, justify="right")
+    for name, values in rows(result):
         table.add_row(name, *values)
+    table.add_row(
+        "cached answers", *(f"{m.cached}/{m.metrics.n}" if not m.is_detector else "—" for m in result.models)
+    )
     console.print(table)
     for m in result.models:
-        conf = Table(
-            title=f"{m.spec.display}: confusion (rows gold, columns predicted)", title_justify="left"
-        )
+        if m.is_detector or not m.metrics.n_labelled:
+            continue
+        conf = Table(title=f"{m.name}: 5-way confusion (rows gold, columns predicted)", title_justify="left")
         conf.add_column("gold")
         columns = list(next(iter(m.metrics.confusion.values())))
         for col in columns:
