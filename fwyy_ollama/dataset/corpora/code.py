@@ -40,6 +40,7 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+import tempfile
 import textwrap
 import tokenize
 import warnings
@@ -154,18 +155,23 @@ def _archive_path(name: str) -> Path:
     if found:
         return found[0]
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check"]
-    cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
-    cmd += ["-d", str(folder), f"{name}=={version}"]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SourceMissing(f"{name}=={version}: pip download failed ({exc})") from exc
-    found = sorted(p for p in folder.glob("*") if p.suffix in {".whl", ".gz", ".zip"})
-    if proc.returncode != 0 or not found:
-        last = (proc.stderr.strip().splitlines() or ["no archive"])[-1]
-        raise SourceMissing(f"{name}=={version}: pip download failed ({last}); needs PyPI once")
-    return found[0]
+    # pip downloads into a private folder first, so a concurrent or interrupted run never leaves
+    # a half-written archive where the next load would read it.
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check"]
+        cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+        cmd += ["-d", tmp, f"{name}=={version}"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SourceMissing(f"{name}=={version}: pip download failed ({exc})") from exc
+        got = sorted(p for p in Path(tmp).glob("*") if p.suffix in {".whl", ".gz", ".zip"})
+        if proc.returncode != 0 or not got:
+            last = (proc.stderr.strip().splitlines() or ["no archive"])[-1]
+            raise SourceMissing(f"{name}=={version}: pip download failed ({last}); needs PyPI once")
+        target = folder / got[0].name
+        os.replace(got[0], target)
+    return target
 
 
 @cache
