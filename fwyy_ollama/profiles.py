@@ -312,6 +312,12 @@ def _profile_from_dict(raw: dict[str, Any], path: Path, problems: _Problems) -> 
         return None  # cannot build a Profile to range-check; what is wrong is already listed
     profile = Profile(**kwargs)
     _validate(profile, problems)
+    # [train.gpu] inherits [train]: a bad inherited value is reported once, under [train].
+    gpu_table = raw["train"].get("gpu") if isinstance(raw.get("train"), dict) else None
+    gpu_keys = set(gpu_table) if isinstance(gpu_table, dict) else set()
+    problems[:] = [
+        p for p in problems if not p.startswith("train.gpu.") or p.split(":")[0][len("train.gpu.") :] in gpu_keys
+    ]
     return profile
 
 
