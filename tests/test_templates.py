@@ -285,3 +285,47 @@ def test_system_prompt_rejects_unknown_language() -> None:
 
     with pytest.raises(FwyyError):
         system_prompt("fr")
+
+
+def _gguf_template(path: Path) -> str:
+    from gguf import GGUFReader
+
+    field = GGUFReader(path).get_field("tokenizer.chat_template")
+    return bytes(field.parts[field.data[0]]).decode("utf-8")
+
+
+def test_exported_gguf_carries_the_family_template(tiny_llama_dir: Path, copy_of, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What Ollama may run natively is the family's Jinja, not the base's own (SmolLM2's here).
+
+    A build passes its family's template; an adapter trained by fwyy names its family in
+    fwyy-adapter.json, and `fwyy export --adapter` takes the template from there.
+    """
+    import json
+
+    from fwyy_ollama.export import export_gguf
+
+    fam = get_family("mistral")
+    base_own = _gguf_template(
+        export_gguf(model_dir=tiny_llama_dir, out=tmp_path / "a.gguf", quant="f16").gguf
+    )
+    assert base_own != fam.hf_chat_template  # the base ships another template
+    out = export_gguf(model_dir=tiny_llama_dir, out=tmp_path / "b.gguf", quant="f16",
+                      chat_template=fam.hf_chat_template).gguf  # fmt: skip
+    assert _gguf_template(out) == fam.hf_chat_template
+    # an adapter folder that names its family: the export writes that family's template
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_llama_dir), LoraConfig(r=2, target_modules=["q_proj"])
+    )
+    adapter = tmp_path / "adapter"
+    model.save_pretrained(adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tiny_llama_dir)
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    (adapter / "fwyy-adapter.json").write_text(json.dumps({"chat_family": "chatml"}))
+    out = export_gguf(
+        adapter_dir=adapter, model_dir=tiny_llama_dir, out=tmp_path / "c.gguf", quant="f16"
+    ).gguf
+    assert _gguf_template(out) == get_family("chatml").hf_chat_template != base_own
