@@ -387,11 +387,17 @@ def _cheat_commands(name: str, text: str, commands: set[str]) -> Iterable[tuple[
     command (a sheet's name or a shell builtin), which leaves out prose and option tables."""
     for block in re.split(r"\n\s*(?:#[^\n]*\n)+|\n\s*\n", "\n" + text):
         cmd = _strip_shell(block)
-        first = re.sub(r"^(sudo|env|time|nohup)\s+", "", cmd).split(" ", 1)[0]
-        if first not in commands or len(cmd.splitlines()) > 4:
-            continue
-        if "..." not in cmd and not re.search(r"<[^<>\s]+>|\bfoo\b|->|\{\w+\|\w+|\[\w+\]", cmd):
+        if _is_example(cmd, commands) and not re.search(r"\bfoo\b|->", cmd):
             yield cmd, name
+
+
+def _is_example(cmd: str, commands: set[str]) -> bool:
+    """A runnable command example: starts with a known command, at most 4 lines, and holds no
+    placeholder (`<name>`, `{A|B}`, `[opt]`, `{LINE}`, `...`) or prose after `;`."""
+    first = re.sub(r"^(sudo|env|time|nohup)\s+", "", cmd).split(" ", 1)[0]
+    if first not in commands or not 1 <= len(cmd.splitlines()) <= 4:
+        return False
+    return not re.search(r"<[^<>]+>|\.\.\.|\{\w+\|\w+|\[\w+\]|\{[A-Z_]+\}|\s;\s+[A-Z][a-z]|^\$ ", cmd, re.M)
 
 
 def _load_cheat() -> list[CorpusItem]:
@@ -409,15 +415,17 @@ def _load_cheat() -> list[CorpusItem]:
 def _load_eg() -> list[CorpusItem]:
     """eg's bundled example pages: the indented command lines; safe unless they show a risk."""
     files = _files("eg")
+    paths = sorted(p for p in files if p.startswith("eg/examples/") and p.endswith(".md"))
+    commands = {p.rsplit("/", 1)[-1][: -len(".md")] for p in paths} | _BUILTINS
     raw = []
-    for path in sorted(p for p in files if p.startswith("eg/examples/") and p.endswith(".md")):
+    for path in paths:
         block: list[str] = []
         for line in [*files[path].splitlines(), ""]:
             cmd = line.strip()
             if line.startswith("    ") and not line.startswith("     ") and re.match(r"[a-z0-9_./$]", cmd):
                 block.append(cmd)
                 continue
-            if block and not any(re.search(r"<[^<>]+>|\.\.\.|\$ |^\$", c) for c in block) and len(block) <= 3:
+            if block and _is_example("\n".join(block), commands) and len(block) <= 3:
                 raw.append(("\n".join(block), _origin("eg", path)))
             block = []
     items = _fit_length(_items(raw, "bash", False, "MIT", Label.SAFE), 32, 400)
