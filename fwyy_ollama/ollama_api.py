@@ -7,6 +7,14 @@ parameters, license and messages the Modelfile names, optionally asking Ollama t
 `create_from_profile` does the same from a profile without a Modelfile, so it can carry text a
 Modelfile cannot hold. Every failure a user can fix (no daemon, digest mismatch, a model that
 exists, an unsupported quantization, a missing file) is a FwyyError that says what to do.
+
+Where the real daemon differs from what a Modelfile seems to say, this module follows the daemon
+(ollama/ollama: parser/parser.go, server/create.go, server/images.go, types/model/name.go):
+model names are checked with Ollama's own rules before anything is uploaded; of several ADAPTER
+lines the last counts; a safetensors adapter folder is sent file by file; RENDERER, PARSER,
+REQUIRES and DRAFT are sent, or refused when the daemon is too old to know them (an old daemon
+would drop an unknown field without a word); and a GGUF whose own Jinja chat template Ollama
+0.30.11+ would run instead of the TEMPLATE we proved is caught before the upload.
 """
 
 from __future__ import annotations
@@ -33,9 +41,42 @@ QUANTIZABLE_FILE_TYPES = {0: "F32", 1: "F16", 32: "BF16"}
 """GGUF general.file_type values Ollama accepts as the source of a quantization."""
 
 _CHUNK = 1 << 20
-_NAME_RE = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,2}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$"
-)
+
+Version = tuple[int, int, int]
+
+FIELDS_SINCE: dict[str, Version] = {
+    "renderer": (0, 12, 0),
+    "parser": (0, 12, 0),
+    "requires": (0, 14, 0),
+    "draft": (0, 30, 0),
+}
+"""First Ollama release whose /api/create reads each field (api/types.go CreateRequest). Older
+daemons decode JSON leniently and drop fields they do not know, so fwyy refuses instead."""
+BF16_QUANTIZE_SINCE: Version = (0, 22, 0)
+"""Before 0.22.0 Ollama quantized only F16 and F32 sources ("quantization is only supported for
+F16 and F32 models"); 0.22.0 added BF16."""
+PREFERS_GGUF_TEMPLATE_SINCE: Version = (0, 30, 11)
+"""From 0.30.11 Ollama runs a GGUF's own Jinja chat template instead of the Modelfile TEMPLATE
+when the Jinja has more capabilities (server/images.go shouldPreferChatTemplate), unless the
+daemon runs with OLLAMA_GO_TEMPLATE set."""
+
+
+def parse_version(text: str) -> Version | None:
+    """(major, minor, patch) of an Ollama version string ("0.12.6", "v0.30.11-rc2"); None for a
+    development build (0.0.0) or anything unreadable: such daemons are taken to be current."""
+    m = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if not m:
+        return None
+    version = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    return None if version == (0, 0, 0) else version
+
+
+def _at_least(version: Version | None, since: Version) -> bool:
+    return version is None or version >= since
+
+
+def _dotted(v: Version) -> str:
+    return ".".join(map(str, v))
 
 
 def host_url(host: str | None = None) -> str:
@@ -137,13 +178,190 @@ def _check_quantizable(gguf: Path, quantize: str) -> None:
         )
 
 
+# ----------------------------------------------------------------------------- model names
+
+_MISSING = "!MISSING!"
+_NAME_DEFAULTS = ("registry.ollama.ai", "library", "", "latest")
+_PART_MAX = {"host": 350, "namespace": 80, "model": 80, "tag": 80}
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """An Ollama model name split as types/model/name.go splits it, defaults filled in."""
+
+    host: str
+    namespace: str
+    model: str
+    tag: str
+
+    def shortest(self) -> str:
+        """Ollama's DisplayShortest: host and namespace only where not the defaults; always the tag."""
+        prefix = ""
+        if self.host.lower() != _NAME_DEFAULTS[0]:
+            prefix = f"{self.host}/{self.namespace}/"
+        elif self.namespace.lower() != _NAME_DEFAULTS[1]:
+            prefix = f"{self.namespace}/"
+        return f"{prefix}{self.model}:{self.tag}"
+
+
+def _cut_promised(s: str, sep: str) -> tuple[str, str, bool]:
+    i = s.rfind(sep)
+    if i < 0:
+        return s, "", False
+    return s[:i] or _MISSING, s[i + len(sep) :] or _MISSING, True
+
+
+def parse_model_name(name: str) -> ModelName:
+    """`name` split into host / namespace / model : tag exactly as Ollama's ParseName does (not
+    validated: see `model_name_problem`)."""
+    host = namespace = tag = ""
+    s = name
+    if s.rfind(":") > s.rfind("/"):  # "/" cannot be in a tag, so a later ":" starts the tag
+        s, tag, _ = _cut_promised(s, ":")
+    s, model, promised = _cut_promised(s, "/")
+    if not promised:
+        model = s
+    else:
+        s, namespace, promised = _cut_promised(s, "/")
+        if not promised:
+            namespace = s
+        else:
+            scheme, sep, rest = s.partition("://")
+            host = rest if sep else scheme
+    d_host, d_ns, _, d_tag = _NAME_DEFAULTS
+    return ModelName(host or d_host, namespace or d_ns, model, tag or d_tag)
+
+
+def _part_problem(kind: str, part: str) -> str | None:
+    if part in ("", _MISSING):
+        return "is empty"
+    if len(part.encode()) > _PART_MAX[kind]:
+        return f"is longer than {_PART_MAX[kind]} characters"
+    first = part[0]
+    if not (first.isascii() and (first.isalnum() or first == "_")):
+        return "must start with a letter, a digit or '_'"
+    allowed = "_-" + ("" if kind == "namespace" else ".") + (":" if kind == "host" else "")
+    for ch in part[1:]:
+        if not (ch.isascii() and (ch.isalnum() or ch in allowed)):
+            return f"may not contain {ch!r}"
+    return None
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why Ollama would refuse `name` as a model name (None when it takes it).
+
+    The rules of types/model/name.go: [[host/]namespace/]model[:tag]; model and tag are 1-80 of
+    letters, digits, '_', '-', '.', starting with a letter, digit or '_'; a namespace takes no
+    '.'; a host may also hold ':' (a port) and be 350 long.
+    """
+    if not name:
+        return "the name is empty"
+    parsed = parse_model_name(name)
+    for kind in ("host", "namespace", "model", "tag"):
+        problem = _part_problem(kind, getattr(parsed, kind))
+        if problem:
+            return f"its {kind} {getattr(parsed, kind).replace(_MISSING, '')!r} {problem}"
+    return None
+
+
 def _check_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    problem = model_name_problem(name)
+    if problem:
         raise FwyyError(
-            f"{name!r} is not a valid Ollama model name",
-            hint="letters, digits, '.', '_' and '-', optionally namespace/name:tag, e.g. fwyy-qwen2 or fwyy-qwen2:q4",
+            f"{name!r} is not a valid Ollama model name: {problem}",
+            hint="[namespace/]model[:tag] of letters, digits, '_', '-' and '.' (none in a namespace), "
+            "each part starting with a letter, digit or '_', e.g. fwyy-qwen2 or me/fwyy-qwen2:q4",
         )
     return name
+
+
+# ----------------------------------------------------------------------------- GGUF chat templates
+
+
+def jinja_capabilities(chat_template: str) -> set[str]:
+    """What Ollama reads off a GGUF's Jinja chat template (server/images.go chatTemplateCapabilities)."""
+    caps: set[str] = set()
+    if "tools" in chat_template or "tool_call" in chat_template:
+        caps.add("tools")
+    splits = "content.split('</think>')" in chat_template or 'content.split("</think>")' in chat_template
+    if ("<think>" in chat_template and "</think>" in chat_template) or (
+        splits and "reasoning_content" not in chat_template and "<SPECIAL_12>" not in chat_template
+    ):
+        caps.add("thinking")
+    return caps
+
+
+def go_template_capabilities(template: str) -> set[str]:
+    """What Ollama reads off a Go TEMPLATE (goTemplateCapabilities): .Tools, .Suffix, think tags."""
+    names = {m.lower() for m in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)", template)}
+    caps: set[str] = set()
+    if "tools" in names:
+        caps.add("tools")
+    if "suffix" in names:
+        caps.add("insert")
+    if "thinking" in names and re.search(r"<(\w+)>", template):
+        caps.add("thinking")
+    return caps
+
+
+def _jinja_tool_round_trip(chat_template: str) -> bool:
+    if "tools" not in chat_template and "tool_call" not in chat_template:
+        return False
+    calls = "tool_calls" in chat_template or "assistant_tool_call" in chat_template
+    answers = ("tool_response", "tool_results", "role'] == 'tool'", "role'] == \"tool\"", "role\"] == 'tool'",
+               "role\"] == \"tool\"", "message.role == 'tool'", "message.role == \"tool\"", "ipython")  # fmt: skip
+    return calls and any(a in chat_template for a in answers)
+
+
+def _go_tool_round_trip(template: str) -> bool:
+    names = {m.lower() for m in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)", template)}
+    if "tools" not in names or "toolcalls" not in names:
+        return False
+    return any(a in template for a in ('eq .Role "tool"', "tool_response", "TOOL_RESULTS"))
+
+
+def ollama_prefers_gguf_template(chat_template: str, go_template: str) -> bool:
+    """Whether Ollama 0.30.11+ (OLLAMA_GO_TEMPLATE unset, no RENDERER/PARSER) runs the GGUF's Jinja
+    `chat_template` instead of the Modelfile's `go_template` (server/images.go
+    shouldPreferChatTemplate): when the Jinja has more capabilities, or the same ones with tools
+    and only the Jinja can send tool results back."""
+    if not chat_template or not go_template:
+        return False
+    jinja, go = jinja_capabilities(chat_template), go_template_capabilities(go_template)
+    if len(jinja) > len(go):
+        return not _go_tool_round_trip(go_template) or _jinja_tool_round_trip(chat_template)
+    if jinja != go or "tools" not in jinja:
+        return False
+    return _jinja_tool_round_trip(chat_template) and not _go_tool_round_trip(go_template)
+
+
+def _check_template_runs(gguf: Path, template: str | None, version: Version | None) -> list[str]:
+    """Refuse a create whose proven TEMPLATE Ollama would not run; return notes for the rest.
+
+    A TEMPLATE that is one of fwyy's chat families' was proven equal to the family's Jinja; if the
+    daemon would run the GGUF's own Jinja instead and that Jinja is not the family's, what runs is
+    unproven, so that is an error. For other TEMPLATEs (the user's own) it is a note.
+    """
+    from fwyy_ollama.chat_families import family_for_ollama_template
+    from fwyy_ollama.gguf_meta import gguf_metadata
+
+    if not template or not _at_least(version, PREFERS_GGUF_TEMPLATE_SINCE):
+        return []
+    jinja = gguf_metadata(gguf).get("tokenizer.chat_template")
+    if not isinstance(jinja, str) or not ollama_prefers_gguf_template(jinja, template):
+        return []
+    family = family_for_ollama_template(template)
+    why = (
+        f"{gguf.name} carries a Jinja chat template with {', '.join(sorted(jinja_capabilities(jinja)))} "
+        "support, so Ollama 0.30.11+ runs it instead of the Modelfile TEMPLATE"
+    )
+    if family is not None and jinja != family.hf_chat_template:
+        raise FwyyError(
+            f"{why}; that Jinja is not the {family.name} template fwyy proved",
+            hint="re-export the GGUF with fwyy (it writes the family's template), "
+            "or start the daemon with OLLAMA_GO_TEMPLATE=1",
+        )
+    return [f"{why} (OLLAMA_GO_TEMPLATE=1 on the daemon keeps TEMPLATE)"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +379,8 @@ class CreateResult:
     statuses: tuple[str, ...] = field(default=())
     seconds: float = 0.0
     modelfile: Path | None = None
+    notes: tuple[str, ...] = ()
+    """Things the user should know that are not errors (e.g. the GGUF's own template will run)."""
 
 
 def sha256_digest(path: Path, progress: Progress | None = None) -> str:
@@ -250,6 +470,53 @@ def _exists(client: Any, host: str, name: str) -> bool:
             raise
 
 
+@dataclass(frozen=True)
+class CreateExtras:
+    """Modelfile instructions the `ollama` client has no argument for, sent in /api/create's JSON."""
+
+    renderer: str | None = None
+    parser: str | None = None
+    requires: str | None = None
+    draft: Path | None = None
+    """A GGUF (or safetensors folder) for speculative decoding: DRAFT."""
+
+    def given(self) -> list[str]:
+        return [k for k in ("renderer", "parser", "requires", "draft") if getattr(self, k)]
+
+
+def _adapter_files(adapter: Path) -> list[Path]:
+    """The files an ADAPTER sends: the GGUF itself, or a safetensors folder's config and weights."""
+    from fwyy_ollama.modelfile import adapter_folder_files, adapter_folder_problem
+
+    if adapter.is_file():
+        return [adapter]
+    if adapter.is_dir():
+        problem = adapter_folder_problem(adapter)
+        if problem:
+            raise FwyyError(f"ADAPTER {adapter}: {problem}")
+        return adapter_folder_files(adapter)
+    raise FwyyError(f"{adapter}: no such adapter file or folder")
+
+
+def _check_version(url: str, version: Version | None, extras: CreateExtras, quant: str | None,
+                   gguf: Path | None) -> None:  # fmt: skip
+    shown = "unknown" if version is None else _dotted(version)
+    for key in extras.given():
+        if not _at_least(version, FIELDS_SINCE[key]):
+            raise FwyyError(
+                f"{key.upper()} needs Ollama {_dotted(FIELDS_SINCE[key])} or newer; the daemon at "
+                f"{redact_url(url)} is {shown} and would drop it without a word",
+                hint=f"upgrade Ollama, or remove the {key.upper()} line",
+            )
+    if quant and gguf is not None and not _at_least(version, BF16_QUANTIZE_SINCE):
+        if gguf_file_type(gguf) == "BF16":
+            raise FwyyError(
+                f"{gguf} is BF16: Ollama {shown} quantizes only F16 and F32 GGUFs "
+                f"(BF16 from {_dotted(BF16_QUANTIZE_SINCE)})",
+                hint="upgrade Ollama, or export an f16 GGUF (`fwyy export --quant f16`)",
+            )
+
+
 def _create(
     name: str,
     *,
@@ -260,31 +527,49 @@ def _create(
     parameters: dict[str, Any] | None,
     license: list[str] | None,
     messages: list[dict[str, str]] | None,
-    adapters: list[Path],
+    adapter: Path | None,
     quantize: str | None,
     force: bool,
     progress: Progress | None,
     host: str | None,
     modelfile: Path | None = None,
+    extras: CreateExtras | None = None,
 ) -> CreateResult:
+    from fwyy_ollama.chat_families import family_for_ollama_template
+
     _check_name(name)
+    extras = extras or CreateExtras()
     quant = normalize_quantize(quantize)
     if gguf is not None:
         if not gguf.is_file():
             raise FwyyError(f"{gguf}: no such GGUF file", hint="write it with `fwyy export` (or fix FROM)")
         if quant:
             _check_quantizable(gguf, quant)
-    for adapter in adapters:
-        if not adapter.is_file():
-            raise FwyyError(f"{adapter}: no such adapter file")
+    adapter_files = _adapter_files(adapter) if adapter is not None else []
+    draft_files = []
+    if extras.draft is not None:
+        if not extras.draft.exists():
+            raise FwyyError(f"DRAFT {extras.draft}: no such file or folder")
+        draft_files = [extras.draft] if extras.draft.is_file() else sorted(
+            p for p in extras.draft.iterdir() if p.suffix in (".safetensors", ".json", ".gguf")
+        )  # fmt: skip
+    # Contents the family's Jinja would trim (Llama 3, Mistral) go trimmed: Go templates cannot trim.
+    family = family_for_ollama_template(template or "")
+    if family is not None:
+        if messages:
+            messages = family.prepare_messages(messages)
+        if system:
+            system = family.prepare_system(system)
     url = host_url(host)
     started = time.monotonic()
     client = _client(url)
-    daemon_version(url)  # a clear "daemon down" before hashing gigabytes
+    version = parse_version(daemon_version(url))  # a clear "daemon down" before hashing gigabytes
+    _check_version(url, version, extras, quant, gguf)
+    notes = _check_template_runs(gguf, template, version) if gguf is not None else []
     replaced = _exists(client, url, name)
     if replaced and not force:
         raise FwyyError(
-            f"model {name} already exists at {redact_url(url)}",
+            f"model {name} already exists at {url}",
             hint=f"pass --force to replace it, or `fwyy rm {name}` first",
         )
     digest, uploaded = (None, False)
@@ -292,25 +577,34 @@ def _create(
     if gguf is not None:
         digest, uploaded = upload_blob(client, url, gguf, progress)
         files = {gguf.name: digest}
-    adapter_files: dict[str, str] | None = None
-    for adapter in adapters:
-        adapter_files = adapter_files or {}
-        adapter_files[adapter.name] = upload_blob(client, url, adapter, progress)[0]
+    adapters = {p.name: upload_blob(client, url, p, progress)[0] for p in adapter_files} or None
+    drafts = {p.name: upload_blob(client, url, p, progress)[0] for p in draft_files} or None
+    request: dict[str, Any] = {
+        "model": name,
+        "quantize": quant,
+        "from_": from_ if files is None else None,
+        "files": files,
+        "adapters": adapters,
+        "template": template,
+        "system": system,
+        "parameters": parameters or None,
+        "license": license or None,
+        "messages": messages or None,
+    }
     statuses: list[str] = []
     with _api(url, f"create {name}"):
-        stream = client.create(
-            model=name,
-            quantize=quant,
-            from_=from_ if files is None else None,
-            files=files,
-            adapters=adapter_files,
-            template=template,
-            system=system,
-            parameters=parameters or None,
-            license=license or None,
-            messages=messages or None,
-            stream=True,
-        )
+        if extras.given():
+            # The client has no argument for these: the same request, with them, through its transport.
+            from ollama._types import ProgressResponse
+
+            body = {("from" if k == "from_" else k): v for k, v in request.items() if v is not None}
+            body |= {"renderer": extras.renderer, "parser": extras.parser, "requires": extras.requires}
+            body = {k: v for k, v in body.items() if v is not None} | {"stream": True}
+            if drafts:
+                body["draft_files"] = drafts
+            stream = client._request(ProgressResponse, "POST", "/api/create", json=body, stream=True)
+        else:
+            stream = client.create(**request, stream=True)
         for part in stream:
             status = part.status or ""
             statuses.append(status)
@@ -332,6 +626,7 @@ def _create(
         statuses=tuple(statuses),
         seconds=time.monotonic() - started,
         modelfile=modelfile,
+        notes=tuple(notes),
     )
 
 
@@ -371,7 +666,7 @@ def create_model(
         )
     else:
         from_ = mf.from_  # a model the daemon has (e.g. qwen2:7b)
-    adapters = [mf.resolve(a.value) for a in mf.all("adapter")]
+    draft = mf.resolve(mf.draft) if mf.draft else None
     return _create(
         name,
         gguf=gguf,
@@ -381,12 +676,13 @@ def create_model(
         parameters=mf.parameters,
         license=mf.licenses,
         messages=mf.messages,
-        adapters=adapters,
+        adapter=mf.resolve(mf.adapter) if mf.adapter else None,  # Ollama keeps the last ADAPTER
         quantize=quantize,
         force=force,
         progress=progress,
         host=host,
         modelfile=path,
+        extras=CreateExtras(renderer=mf.renderer, parser=mf.parser, requires=mf.requires, draft=draft),
     )
 
 
@@ -420,7 +716,7 @@ def create_from_profile(
         parameters=params,
         license=[license_text(profile)],
         messages=None,
-        adapters=[],
+        adapter=None,
         quantize=quantize,
         force=force,
         progress=progress,
@@ -462,7 +758,9 @@ def show_model(name: str, host: str | None = None) -> dict[str, Any]:
             resp = client.show(name)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
-                raise FwyyError(f"no model {name} at {redact_url(url)}", hint="`fwyy ls` lists them") from None
+                raise FwyyError(
+                    f"no model {name} at {redact_url(url)}", hint="`fwyy ls` lists them"
+                ) from None
             raise
     data = resp.model_dump(mode="json", by_alias=False, exclude_none=True)
     system = None
@@ -487,5 +785,7 @@ def delete_model(name: str, host: str | None = None) -> None:
             client.delete(name)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
-                raise FwyyError(f"no model {name} at {redact_url(url)}", hint="`fwyy ls` lists them") from None
+                raise FwyyError(
+                    f"no model {name} at {redact_url(url)}", hint="`fwyy ls` lists them"
+                ) from None
             raise

@@ -8,6 +8,16 @@ quantizing only F16/BF16/F32 to q8_0/q4_K_S/q4_K_M, layers, manifest, success), 
 `/api/tags`, `/api/delete` (404 `{"error": "model 'x' not found"}`), `/api/chat` and
 `/api/generate` streaming NDJSON or one object, `/api/version`, `/api/ps`.
 
+Strict where the real daemon is (ollama/ollama server/routes.go, server/create.go, server/images.go,
+types/model/name.go): an error before the first streamed line is a real HTTP status with a JSON
+body (routes.go streamResponse), later ones an `{"error"}` line; names are checked with Ollama's
+rules; quantizing ends with `verifying conversion`; a model made FROM another keeps the base's
+parameters it does not override; `/api/show` names a missing model with its `:latest` tag; fields
+of /api/create the emulated `version` does not know are dropped silently, as Go's JSON decoder
+does (renderer/parser from 0.12.0, requires 0.14.0, draft_files 0.30.0); BF16 is quantized from
+0.22.0; and from 0.30.11 a GGUF's own Jinja chat template is run instead of TEMPLATE when it has
+more capabilities (`FakeModel.runs`, `go_template_env` stands for OLLAMA_GO_TEMPLATE).
+
 Use the `fake_ollama` fixture (it also points OLLAMA_HOST at the server for the test); import its
 function under its own name so ruff sees no redefinition::
 
@@ -37,7 +47,8 @@ from typing import Any
 
 import pytest
 
-VERSION = "0.12.6"
+VERSION = "0.30.11"
+"""The Ollama release the fake behaves as by default (set `FakeOllama.version` for another)."""
 QUANTIZE_TYPES = {"Q8_0": "Q8_0", "Q4_K_S": "Q4_K_S", "Q4_K_M": "Q4_K_M"}
 _DIGEST_RE = re.compile(r"^sha256[:-][0-9a-f]{64}$")
 _FILE_TYPES = {0: "F32", 1: "F16", 32: "BF16", 7: "Q8_0", 14: "Q4_K_S", 15: "Q4_K_M", 3: "Q4_1", 2: "Q4_0"}
@@ -57,6 +68,60 @@ def _now() -> str:
 def full_name(name: str) -> str:
     """Ollama's name normalisation: a missing tag is :latest."""
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(g) for g in m.groups()) if m else (0, 0, 0)
+
+
+# types/model/name.go, written out again here so the fake does not trust fwyy's own port.
+_NAME_PART = {
+    "host": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}$"),
+    "namespace": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$"),
+    "model": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$"),
+    "tag": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$"),
+}
+
+
+def valid_name(name: str) -> bool:
+    """Ollama's ParseName + IsValid: [[scheme://]host/][namespace/]model[:tag], defaults merged."""
+    parts = {"host": "registry.ollama.ai", "namespace": "library", "tag": "latest"}
+    rest = name
+    if rest.rfind(":") > rest.rfind("/"):
+        rest, _, parts["tag"] = rest.rpartition(":")
+        if not rest or not parts["tag"]:
+            return False
+    pieces = rest.split("/")
+    if len(pieces) > 3 and "://" in rest:  # a scheme's "//" splits too
+        scheme_host = "/".join(pieces[:-2])
+        pieces = [scheme_host.split("://", 1)[1], *pieces[-2:]]
+    if len(pieces) > 3 or any(p == "" for p in pieces):
+        return False
+    parts["model"] = pieces[-1]
+    if len(pieces) >= 2:
+        parts["namespace"] = pieces[-2]
+    if len(pieces) == 3:
+        parts["host"] = pieces[0]
+    return all(_NAME_PART[k].match(v) for k, v in parts.items())
+
+
+def _jinja_caps(t: str) -> set[str]:
+    caps = set()
+    if "tools" in t or "tool_call" in t:
+        caps.add("tools")
+    if "<think>" in t and "</think>" in t:
+        caps.add("thinking")
+    return caps
+
+
+def _go_caps(t: str) -> set[str]:
+    caps = set()
+    if re.search(r"\.Tools\b", t):
+        caps.add("tools")
+    if re.search(r"\.Suffix\b", t):
+        caps.add("insert")
+    return caps
 
 
 @dataclass
@@ -82,6 +147,29 @@ class FakeModel:
     size: int = 0
     digest: str = ""
     modified_at: str = field(default_factory=_now)
+    chat_template: str = ""
+    """The GGUF's tokenizer.chat_template (what Ollama 0.30+ may run natively)."""
+    renderer: str = ""
+    parser: str = ""
+    requires: str = ""
+    adapters: dict[str, str] = field(default_factory=dict)
+    draft_files: dict[str, str] = field(default_factory=dict)
+    prefer_chat_template: bool = False
+    """Set at create time as images.go sets PreferChatTemplate."""
+    go_template_env: str | None = None
+
+    @property
+    def runs(self) -> str:
+        """Which template a chat goes through: "go" (TEMPLATE), "jinja" (the GGUF's) or "renderer"."""
+        if self.renderer or self.parser:
+            return "renderer"
+        env = self.go_template_env
+        if env not in (None, ""):
+            forced = env.lower() not in ("0", "f", "false")
+            return "go" if forced and self.template else "jinja"
+        if not self.template or self.prefer_chat_template:
+            return "jinja"
+        return "go"
 
     def modelfile(self) -> str:
         lines = [f"# Modelfile generated by the fake Ollama\nFROM {self.name}"]
@@ -119,6 +207,9 @@ class FakeOllama:
         self.errors: dict[str, tuple[int, str]] = {}
         """Inject a failure: path -> (HTTP status, error text), e.g. {"/api/chat": (500, "boom")}."""
         self.create_delay = 0.0
+        self.version = VERSION
+        self.go_template_env: str | None = None
+        """OLLAMA_GO_TEMPLATE as the emulated daemon was started with (None: unset)."""
         self._dir = Path(tempfile.mkdtemp(prefix="fake-ollama-"))
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -214,15 +305,32 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": message})
 
     def _stream(self, parts: Iterator[dict[str, Any]]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        """NDJSON as routes.go streamResponse writes it: an error before any line is an HTTP status
+        (its "status", default 500) with a JSON body; after the first line, an {"error"} line."""
+        started = False
         for part in parts:
-            line = json.dumps(part).encode() + b"\n"
-            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
-            self.wfile.flush()
+            if "error" in part:
+                if not started:
+                    return self._error(int(part.get("status", 500)), part["error"])
+                self._chunk(json.dumps({"error": part["error"]}).encode() + b"\n")
+                break
+            if not started:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                started = True
+            self._chunk(json.dumps(part).encode() + b"\n")
+        if not started:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
         self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _chunk(self, line: bytes) -> None:
+        self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
         self.wfile.flush()
 
     def _record(self, body: Any) -> None:
@@ -257,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/":
             return self._send(200, b"Ollama is running", content_type="text/plain")
         if self.path == "/api/version":
-            return self._send(200, {"version": VERSION})
+            return self._send(200, {"version": self.fake.version})
         if self.path == "/api/tags":
             return self._send(200, {"models": [self._tag(m) for m in self.fake.models.values()]})
         if self.path == "/api/ps":
@@ -317,8 +425,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _create(self, body: dict[str, Any]) -> None:
         name = body.get("model") or body.get("name") or ""
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?$", name):
+        if not valid_name(name):
             return self._error(400, "invalid model name")
+        # Go's JSON decoder drops fields the release does not know.
+        version = _version(self.fake.version)
+        for key, since in (("renderer", (0, 12, 0)), ("parser", (0, 12, 0)), ("requires", (0, 14, 0)),
+                           ("draft_files", (0, 30, 0))):  # fmt: skip
+            if version < since:
+                body.pop(key, None)
+        for digest in (body.get("adapters") or {}).values():
+            if not digest:
+                return self._error(400, "invalid digest format")
         files: dict[str, str] = body.get("files") or {}
         for fname, digest in files.items():
             if fname.startswith("/") or ".." in fname.split("/"):
@@ -344,6 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
         base: FakeModel | None = None
         file_type = None
         size = 0
+        chat_template = ""
         if files:
             yield {"status": "parsing GGUF"}
             for digest in files.values():
@@ -356,20 +474,40 @@ class _Handler(BaseHTTPRequestHandler):
                     yield {"error": "supplied file was not in GGUF format", "status": 400}
                     return
                 file_type = _gguf_file_type(path)
+                chat_template = _gguf_string(path, "tokenizer.chat_template")
                 size += path.stat().st_size
         else:
             base = fake.models.get(full_name(body["from"]))
-            if base is None:
-                yield {"error": f"model '{body['from']}' not found"}
+            if base is None:  # parseFromModel pulls a model it lacks; this registry has none
+                yield {"status": "pulling manifest"}
+                yield {"error": "pull model manifest: file does not exist"}
                 return
             file_type = base.quantization
             size = base.size
+            chat_template = base.chat_template
+        adapters: dict[str, str] = body.get("adapters") or {}
+        for digest in adapters.values():
+            if digest not in fake.blobs:
+                yield {"error": f"blob {digest} not found: upload it first", "status": 400}
+                return
+        if adapters and not any(f.endswith(".safetensors") for f in adapters):
+            if len(adapters) > 1:
+                yield {"error": "only one adapter is currently supported", "status": 400}
+                return
+        elif adapters and "adapter_config.json" not in adapters:
+            yield {"error": "open adapter_config.json: file does not exist", "status": 400}
+            return
+        if adapters and any(f.endswith(".safetensors") for f in adapters):
+            yield {"status": "converting adapter"}
         if quantize:
             if quantize not in QUANTIZE_TYPES:
                 yield {"error": f"unsupported quantization type {quantize}"}
                 return
-            if file_type not in ("F16", "BF16", "F32"):
-                yield {"error": "quantization is only supported for F16, BF16 and F32 models"}
+            sources = ("F16", "BF16", "F32") if _version(fake.version) >= (0, 22, 0) else ("F16", "F32")
+            if file_type not in sources:
+                yield {
+                    "error": f"quantization is only supported for {', '.join(sources[:-1])} and F32 models"
+                }
                 return
             for step in range(1, 5):
                 time.sleep(fake.create_delay)
@@ -379,6 +517,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "total": size,
                     "completed": size * step // 4,
                 }
+            yield {"status": "verifying conversion"}
             file_type = quantize
         for digest in files.values():
             yield {"status": f"using existing layer {digest}"}
@@ -388,17 +527,35 @@ class _Handler(BaseHTTPRequestHandler):
                 yield {"status": f"creating new layer sha256:{layer}"}
         yield {"status": "writing manifest"}
         lic = body.get("license")
+        # setParameters: the base's parameters stay unless the request names the same key.
+        parameters = dict(base.parameters) if base else {}
+        parameters.update(body.get("parameters") or {})
+        template = body.get("template") or (base.template if base else "")
+        renderer = body.get("renderer") or (base.renderer if base else "")
+        parser = body.get("parser") or (base.parser if base else "")
+        prefer = False
+        if _version(fake.version) >= (0, 30, 11) and template and chat_template and not (renderer or parser):
+            jinja, go = _jinja_caps(chat_template), _go_caps(template)
+            prefer = len(jinja) > len(go)
         model = FakeModel(
             name=full_name(name),
-            template=body.get("template") or (base.template if base else "{{ .Prompt }}"),
+            template=template or "{{ .Prompt }}",
             system=body.get("system") or (base.system if base else ""),
-            parameters=dict(body.get("parameters") or (base.parameters if base else {})),
+            parameters=parameters,
             license=[lic] if isinstance(lic, str) else list(lic or []),
             messages=list(body.get("messages") or []),
             files=dict(files),
             quantization=file_type or "unknown",
             size=size,
             digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+            chat_template=chat_template,
+            renderer=renderer,
+            parser=parser,
+            requires=body.get("requires") or (base.requires if base else ""),
+            adapters=dict(adapters),
+            draft_files=dict(body.get("draft_files") or {}),
+            prefer_chat_template=prefer,
+            go_template_env=fake.go_template_env,
         )
         fake.models[model.name] = model
         yield {"status": "success"}
@@ -431,9 +588,10 @@ class _Handler(BaseHTTPRequestHandler):
         return model
 
     def _show(self, body: dict[str, Any]) -> None:
-        m = self._model_or_404(body.get("model") or body.get("name") or "")
-        if m is None:
-            return
+        name = body.get("model") or body.get("name") or ""
+        m = self.fake.models.get(full_name(name))
+        if m is None:  # ShowHandler names the model as DisplayShortest: with its tag
+            return self._error(404, f"model '{full_name(name)}' not found")
         out = {
             "license": "\n".join(m.license),
             "modelfile": m.modelfile(),
@@ -445,6 +603,9 @@ class _Handler(BaseHTTPRequestHandler):
             "capabilities": ["completion"],
             "modified_at": m.modified_at,
         }
+        for key in ("renderer", "parser", "requires"):
+            if getattr(m, key):
+                out[key] = getattr(m, key)
         self._send(200, out)
 
     def _chunks(self, text: str) -> Iterator[str]:
@@ -508,6 +669,15 @@ class _Handler(BaseHTTPRequestHandler):
             yield self._final(name, text) | {"response": "", "context": [1, 2, 3]}
 
         self._stream(parts())
+
+
+def _gguf_string(path: Path, key: str) -> str:
+    from gguf import GGUFReader
+
+    field = GGUFReader(path).get_field(key)
+    if field is None:
+        return ""
+    return bytes(field.parts[field.data[0]]).decode("utf-8")
 
 
 def _gguf_file_type(path: Path) -> str:

@@ -25,12 +25,14 @@ from tests.fake_ollama import DEFAULT_REPLY, FakeOllama, fake_ollama_fixture  # 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def tiny_gguf(path: Path, file_type: int = 1, n: int = 4096) -> Path:
-    """A small valid GGUF with general.file_type set (1 = F16, 15 = Q4_K_M)."""
+def tiny_gguf(path: Path, file_type: int = 1, n: int = 4096, chat_template: str | None = None) -> Path:
+    """A small valid GGUF with general.file_type set (1 = F16, 15 = Q4_K_M, 32 = BF16)."""
     from gguf import GGUFWriter
 
     w = GGUFWriter(str(path), "llama")
     w.add_file_type(file_type)
+    if chat_template is not None:
+        w.add_chat_template(chat_template)
     w.add_tensor("token_embd.weight", np.arange(n, dtype=np.float16))
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -341,3 +343,211 @@ def test_model_exists_and_pipeline_call_shape(fake_ollama: FakeOllama, tmp_path:
     assert not ollama_api.model_exists("fwyy-smollm2")
     ollama_api.create_model("fwyy-smollm2", modelfile, force=True)
     assert ollama_api.model_exists("fwyy-smollm2") and ollama_api.model_exists("fwyy-smollm2:latest")
+
+
+# -- where the real daemon is stricter (or more lenient) than a reading of the Modelfile suggests
+
+# (name, Ollama takes it): types/model/name.go's rules
+NAMES = [
+    ("fwyy-qwen2", True),
+    ("me/fwyy-qwen2:q4_k_m", True),
+    ("_private", True),  # '_' may start a part
+    ("registry.example.com:5000/team/fwyy:v1.2", True),  # a host may carry a port
+    ("https://registry.example.com/team/fwyy", True),
+    ("Fwyy.Qwen2_v2", True),
+    ("team.dots/fwyy", False),  # a namespace takes no '.'
+    ("fwyy:" + "t" * 81, False),  # a tag is at most 80 long
+    ("m" * 81, False),
+    ("a/b/c/d", False),
+    ("fwyy:", False),
+    ("-fwyy", False),
+    ("bad name!", False),
+    ("fwyy/", False),
+    ("模型", False),
+]
+
+
+@pytest.mark.parametrize(("name", "valid"), NAMES)
+def test_model_names_follow_ollama_before_any_upload(
+    fake_ollama: FakeOllama, demo: tuple[Path, Path], name: str, valid: bool
+) -> None:
+    from tests.fake_ollama import valid_name
+
+    assert valid_name(name) == valid  # the fake's own reading of name.go agrees with the table
+    assert (ollama_api.model_name_problem(name) is None) == valid
+    if valid:
+        assert ollama_api.create_model(name, demo[0]).statuses[-1] == "success"
+    else:
+        with pytest.raises(FwyyError, match="not a valid Ollama model name: its "):
+            ollama_api.create_model(name, demo[0])
+        assert fake_ollama.requests == []  # refused before hashing, uploading or asking the daemon
+
+
+def test_model_name_parts_as_ollama_splits_them() -> None:
+    n = ollama_api.parse_model_name("registry.example.com:5000/team/fwyy:v1")
+    assert (n.host, n.namespace, n.model, n.tag) == ("registry.example.com:5000", "team", "fwyy", "v1")
+    assert ollama_api.parse_model_name("fwyy").shortest() == "fwyy:latest"
+    assert ollama_api.parse_model_name("me/fwyy").shortest() == "me/fwyy:latest"
+    assert "namespace 'team.dots' may not contain '.'" in (ollama_api.model_name_problem("team.dots/x") or "")
+
+
+def test_renderer_parser_requires_draft_are_sent(fake_ollama: FakeOllama, demo: tuple[Path, Path]) -> None:
+    modelfile, gguf = demo
+    draft = tiny_gguf(modelfile.parent / "draft.gguf", n=64)
+    modelfile.write_text(
+        modelfile.read_text()
+        + "RENDERER qwen3-coder\nPARSER qwen3-coder\nREQUIRES v0.14.0\nDRAFT ./draft.gguf\n"
+    )
+    result = ollama_api.create_model("fwyy-smollm2", modelfile)
+    assert result.statuses[-1] == "success"
+    body = fake_ollama.requests_to("/api/create")[0].body
+    assert (body["renderer"], body["parser"], body["requires"]) == ("qwen3-coder", "qwen3-coder", "0.14.0")
+    assert body["draft_files"] == {"draft.gguf": ollama_api.sha256_digest(draft)}
+    assert body["files"] == {gguf.name: result.digest} and body["template"]
+    model = fake_ollama.models["fwyy-smollm2:latest"]
+    assert (model.renderer, model.requires, model.runs) == ("qwen3-coder", "0.14.0", "renderer")
+
+
+@pytest.mark.parametrize(
+    ("version", "line", "needs"),
+    [
+        ("0.13.5", "REQUIRES 0.14.0", "0.14.0"),
+        ("0.11.11", "RENDERER x", "0.12.0"),
+        ("0.29.3", "DRAFT ./d.gguf", "0.30.0"),
+    ],
+)
+def test_fields_an_old_daemon_would_drop_are_refused(
+    fake_ollama: FakeOllama, demo: tuple[Path, Path], version: str, line: str, needs: str
+) -> None:
+    modelfile, _ = demo
+    tiny_gguf(modelfile.parent / "d.gguf", n=64)
+    modelfile.write_text(modelfile.read_text() + line + "\n")
+    fake_ollama.version = version
+    key = line.split()[0]
+    with pytest.raises(
+        FwyyError, match=f"{key} needs Ollama {needs} or newer; the daemon at .* is {version}"
+    ):
+        ollama_api.create_model("fwyy-smollm2", modelfile)
+    assert not fake_ollama.requests_to("/api/create") and not fake_ollama.blobs
+    # and the fake, like Go's JSON decoder, would indeed have dropped it
+    client = ollama.Client(host=fake_ollama.host)
+    fake_ollama.add_model("base")
+    field = {"REQUIRES": "requires", "RENDERER": "renderer", "DRAFT": "draft_files"}[key]
+    value: object = {"d.gguf": "sha256:" + "0" * 64} if key == "DRAFT" else "x"
+    client._request_raw(
+        "POST", "/api/create", json={"model": "m", "from": "base", field: value, "stream": False}
+    )
+    assert getattr(fake_ollama.models["m:latest"], field) in ("", {})
+
+
+def test_last_adapter_counts_and_a_safetensors_folder_is_sent_whole(
+    fake_ollama: FakeOllama, demo: tuple[Path, Path]
+) -> None:
+    modelfile, _ = demo
+    folder = modelfile.parent / "adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 16}')
+    (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    (folder / "README.md").write_text("not sent")
+    tiny_gguf(modelfile.parent / "old-lora.gguf", n=64)
+    modelfile.write_text(modelfile.read_text() + "ADAPTER ./old-lora.gguf\nADAPTER ./adapter\n")
+    result = ollama_api.create_model("fwyy-smollm2", modelfile)
+    body = fake_ollama.requests_to("/api/create")[0].body
+    assert sorted(body["adapters"]) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert "converting adapter" in result.statuses
+    assert all(d in fake_ollama.blobs for d in body["adapters"].values())
+    # a GGUF adapter alone is sent as one file
+    modelfile.write_text(modelfile.read_text().replace("ADAPTER ./adapter\n", ""))
+    ollama_api.create_model("fwyy-smollm2", modelfile, force=True)
+    assert list(fake_ollama.requests_to("/api/create")[1].body["adapters"]) == ["old-lora.gguf"]
+
+
+def test_utf16_modelfile_creates(fake_ollama: FakeOllama, demo: tuple[Path, Path]) -> None:
+    modelfile, _ = demo
+    text = modelfile.read_text(encoding="utf-8")
+    modelfile.write_bytes(text.encode("utf-16"))  # BOM + UTF-16 LE, as PowerShell 5 writes
+    ollama_api.create_model("fwyy-smollm2", modelfile)
+    assert fake_ollama.requests_to("/api/create")[0].body["system"] == parse_modelfile(text).system
+
+
+def test_parameter_values_ollama_accepts_are_sent(fake_ollama: FakeOllama, demo: tuple[Path, Path]) -> None:
+    modelfile, _ = demo
+    modelfile.write_text(modelfile.read_text() + "PARAMETER temperature -1\nPARAMETER top_p 1.5\n")
+    ollama_api.create_model("fwyy-smollm2", modelfile)
+    params = fake_ollama.requests_to("/api/create")[0].body["parameters"]
+    assert params["temperature"] == -1 and params["top_p"] == 1.5
+
+
+def test_llama3_contents_are_sent_trimmed(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    """The Llama 3 Jinja trims every content; Go cannot, so SYSTEM and MESSAGEs go trimmed."""
+    gguf = tiny_gguf(tmp_path / "m.gguf")
+    profile = load_profile("fwyy-llama3")
+    modelfile = write_modelfile(profile, gguf, out=tmp_path / "Modelfile", system="  padded system\n")
+    modelfile.write_text(modelfile.read_text() + 'MESSAGE user "  hello  "\nMESSAGE assistant "  hi  "\n')
+    ollama_api.create_model("m", modelfile)
+    body = fake_ollama.requests_to("/api/create")[0].body
+    assert body["system"] == "padded system"
+    assert body["messages"] == [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"}]
+
+
+def test_bf16_quantize_needs_ollama_0_22(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    gguf = tiny_gguf(tmp_path / "fwyy-smollm2.bf16.gguf", file_type=32)
+    modelfile = write_modelfile(load_profile("fwyy-smollm2"), gguf, out=tmp_path / "Modelfile")
+    fake_ollama.version = "0.21.2"
+    with pytest.raises(FwyyError, match=r"is BF16: Ollama 0\.21\.2 quantizes only F16 and F32"):
+        ollama_api.create_model("m", modelfile, quantize="q8_0")
+    assert not fake_ollama.blobs  # refused before the upload
+    # the fake refuses it too, with the daemon's words and a real HTTP status before the stream
+    client = ollama.Client(host=fake_ollama.host)
+    digest, _ = ollama_api.upload_blob(client, fake_ollama.host, gguf)
+    with pytest.raises(ollama.ResponseError) as info:
+        list(client.create(model="m", files={gguf.name: digest}, quantize="q8_0", stream=True))
+    assert info.value.error == "quantization is only supported for F16 and F32 models"
+    fake_ollama.version = "0.22.0"
+    result = ollama_api.create_model("m", modelfile, quantize="q8_0")
+    assert result.statuses[-1] == "success" and "verifying conversion" in result.statuses
+    assert result.statuses.index("verifying conversion") > max(
+        i for i, s in enumerate(result.statuses) if s.startswith("quantizing BF16 model to Q8_0")
+    )
+
+
+def test_fake_is_strict_as_the_daemon(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    client = ollama.Client(host=fake_ollama.host)
+    # an error before the first streamed line is a real HTTP status (routes.go streamResponse) ...
+    fake_ollama.add_model("qwen2:7b", quantization="Q4_0")
+    with pytest.raises(ollama.ResponseError) as info:
+        list(client.create(model="m", from_="qwen2:7b", quantize="q8_0", stream=True))
+    assert info.value.status_code == 500
+    assert info.value.error == "quantization is only supported for F16, BF16 and F32 models"
+    # ... after one ("parsing GGUF"), an error line: the client cannot know a status
+    not_gguf = tmp_path / "x.gguf"
+    not_gguf.write_bytes(b"nope" * 10)
+    digest, _ = ollama_api.upload_blob(client, fake_ollama.host, not_gguf)
+    with pytest.raises(ollama.ResponseError) as info:
+        list(client.create(model="m", files={"x.gguf": digest}, stream=True))
+    assert info.value.status_code == -1 and info.value.error == "supplied file was not in GGUF format"
+    # a FROM the daemon lacks is pulled from the registry first (here: not found there either)
+    with pytest.raises(ollama.ResponseError) as info:
+        list(client.create(model="m", from_="ghost", stream=True))
+    assert info.value.error == "pull model manifest: file does not exist"
+    # show names a missing model with its tag, as ShowHandler's DisplayShortest does
+    with pytest.raises(ollama.ResponseError) as info:
+        client.show("ghost")
+    assert info.value.status_code == 404 and info.value.error == "model 'ghost:latest' not found"
+    # FROM another model keeps the base's parameters the request does not override
+    fake_ollama.add_model(
+        "qwen2:7b", parameters={"num_ctx": 8192, "temperature": 0.7, "stop": ["<|im_end|>"]}
+    )
+    fake_ollama.requests.clear()
+    (tmp_path / "Modelfile").write_text("FROM qwen2:7b\nPARAMETER num_ctx 4096\n")
+    ollama_api.create_model("brief", tmp_path / "Modelfile")
+    assert fake_ollama.models["brief:latest"].parameters == {
+        "num_ctx": 4096, "temperature": 0.7, "stop": ["<|im_end|>"]
+    }  # fmt: skip
+
+
+def test_fwyy_error_carries_the_http_status(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    fake_ollama.add_model("qwen2:7b", quantization="Q4_0")
+    (tmp_path / "Modelfile").write_text("FROM qwen2:7b\n")
+    with pytest.raises(FwyyError, match=r"refused to create m: quantization is only .* \(HTTP 500\)"):
+        ollama_api.create_model("m", tmp_path / "Modelfile", quantize="q8_0")

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,8 +21,11 @@ host_option = click.option(
 
 @contextmanager
 def progress_bar(quiet: bool) -> Iterator[Callable[[float, float | None, str], None] | None]:
-    """A rich progress bar fed by the stage's progress(completed, total, description) callback."""
-    if quiet:
+    """A rich progress bar fed by the stage's progress(completed, total, description) callback.
+
+    Only on a terminal: in a log a bar is noise (and rich would end it with a blank line).
+    """
+    if quiet or not err_console.writes_to_tty():
         yield None
         return
     columns = (
@@ -128,13 +132,16 @@ def create(
                 "replaced": result.replaced,
                 "statuses": list(result.statuses),
                 "seconds": round(result.seconds, 3),
+                "notes": list(result.notes),
             }
         )
         return
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     blob = "uploaded" if result.uploaded else "already on the daemon"
     what = "replaced" if result.replaced else "created"
     console.print(
-        f"[bold green]{what}[/] {result.name} at {result.host} (GGUF {blob}, {result.seconds:.1f}s)"
+        f"[bold green]{what}[/] {escape(result.name)} at {escape(result.host)} (GGUF {blob}, {result.seconds:.1f}s)"
     )
     console.print(
         f"  run it: [bold]ollama run {result.name}[/]   or   [bold]fwyy chat --model {result.name}[/]"
