@@ -551,3 +551,67 @@ def test_fwyy_error_carries_the_http_status(fake_ollama: FakeOllama, tmp_path: P
     (tmp_path / "Modelfile").write_text("FROM qwen2:7b\n")
     with pytest.raises(FwyyError, match=r"refused to create m: quantization is only .* \(HTTP 500\)"):
         ollama_api.create_model("m", tmp_path / "Modelfile", quantize="q8_0")
+
+
+# -- Ollama 0.30.11+ may run the GGUF's own Jinja instead of TEMPLATE (server/images.go)
+
+TOOL_JINJA = (
+    "{% if tools %}[AVAILABLE_TOOLS]{{ tools }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}"
+)
+
+
+def _mistral(tmp_path: Path, chat_template: str) -> Path:
+    gguf = tiny_gguf(tmp_path / "fwyy-mistral.f16.gguf", chat_template=chat_template)
+    return write_modelfile(load_profile("fwyy-mistral"), gguf, out=tmp_path / "Modelfile")
+
+
+def test_gguf_jinja_that_would_replace_the_proven_template_is_refused(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    modelfile = _mistral(tmp_path, TOOL_JINJA)
+    with pytest.raises(
+        FwyyError, match="Ollama 0.30.11\\+ runs it instead of the Modelfile TEMPLATE"
+    ) as info:
+        ollama_api.create_model("fwyy-mistral", modelfile)
+    assert "not the mistral template fwyy proved" in str(info.value)
+    assert "OLLAMA_GO_TEMPLATE=1" in (info.value.hint or "")
+    assert not fake_ollama.blobs  # before the upload
+    # the fake, as the daemon, would indeed have run that Jinja
+    client = ollama.Client(host=fake_ollama.host)
+    gguf = tmp_path / "fwyy-mistral.f16.gguf"
+    digest, _ = ollama_api.upload_blob(client, fake_ollama.host, gguf)
+    template = parse_modelfile(modelfile.read_text()).template
+    list(client.create(model="raw", files={gguf.name: digest}, template=template, stream=True))
+    assert fake_ollama.models["raw:latest"].runs == "jinja"
+    # an older daemon keeps TEMPLATE: fwyy lets it through
+    fake_ollama.version = "0.30.10"
+    ollama_api.create_model("fwyy-mistral", modelfile)
+    assert fake_ollama.models["fwyy-mistral:latest"].runs == "go"
+
+
+def test_gguf_with_the_family_jinja_keeps_the_proven_template(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    from fwyy_ollama.chat_families import get_family
+
+    modelfile = _mistral(tmp_path, get_family("mistral").hf_chat_template)
+    result = ollama_api.create_model("fwyy-mistral", modelfile)
+    assert result.notes == () and fake_ollama.models["fwyy-mistral:latest"].runs == "go"
+    # with OLLAMA_GO_TEMPLATE=0 the daemon runs the Jinja: test_templates proves both render alike
+    fake_ollama.go_template_env = "0"
+    ollama_api.create_model("fwyy-mistral", modelfile, force=True)
+    assert fake_ollama.models["fwyy-mistral:latest"].runs == "jinja"
+
+
+def test_own_template_with_a_preferred_jinja_is_a_note(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    gguf = tiny_gguf(tmp_path / "m.gguf", chat_template=TOOL_JINJA)
+    (tmp_path / "Modelfile").write_text(
+        'FROM ./m.gguf\nTEMPLATE """{{ range .Messages }}{{ .Content }}{{ end }}"""\nPARAMETER stop x\n'
+    )
+    result = ollama_api.create_model("m", tmp_path / "Modelfile")
+    assert len(result.notes) == 1 and "runs it instead of the Modelfile TEMPLATE" in result.notes[0]
+    res = CliRunner().invoke(cli, ["create", "m2", "-f", str(tmp_path / "Modelfile")])
+    assert (
+        res.exit_code == 0 and "note: m.gguf carries a Jinja chat template with tools support" in res.output
+    )
+    assert gguf.is_file()
