@@ -609,11 +609,11 @@ def record_last_build(out_dir: str | os.PathLike[str], profile: Any, gguf: str |
     from fwyy_ollama.atomic import write_text
 
     out = Path(out_dir)
-    target = Path(gguf)
+    target = Path(os.path.abspath(gguf))  # not resolve(): a symlinked GGUF keeps its own name
     try:
-        rel = str(target.resolve().relative_to(out.resolve()))
+        rel = str(target.relative_to(os.path.abspath(out)))
     except ValueError:
-        rel = str(target.resolve())
+        rel = str(target)
     source = getattr(profile, "source", None)
     record = {
         "profile": profile.name,

@@ -36,9 +36,9 @@ SPECIAL_TOKEN_RE = re.compile(
     r"|<</?SYS>>"
     r"|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT|TOOL_CONTENT)\]"
     r"|<(?:start|end)_of_turn>"
-    r"|<(?:unk|pad|bos|eos|mask|sep|cls)>",
-    re.IGNORECASE,
+    r"|<(?:unk|pad|bos|eos|mask|sep|cls)>"
 )
+"""Tokenizers match special tokens exactly (case included), so this does too."""
 
 
 def special_token_strings(text: str) -> list[str]:

@@ -110,18 +110,39 @@ def test_safe_json_answer_exits_0_and_plain_output_shows_the_report(
     assert "SAFE" in shown and "Lists the files" in shown and "标签" in shown
 
 
-def test_answer_not_in_the_format_exits_2_with_the_error_shape(fake_ollama: FakeOllama, script: Path) -> None:
+def test_answer_not_in_the_format_fails_closed_with_exit_1(fake_ollama: FakeOllama, script: Path) -> None:
+    """No report is no verdict of "safe": exit 1 like risky, never 2 (which means a real error)."""
     fake_ollama.add_model("fwyy-qwen2")
     fake_ollama.reply = "I think this is probably fine, but who knows."
-    proc = fwyy("analyze", str(script), "--json", host=fake_ollama.host)
-    assert proc.returncode == 2
-    out = as_json(proc)
-    assert out["label"] is None and out["raw"] == fake_ollama.reply
-    assert "did not answer in the four-part report format" in out["error"]
-    proc = fwyy("analyze", str(script), host=fake_ollama.host)
-    assert proc.returncode == 2
-    assert "did not answer in the four-part report format" in proc.stderr.decode()
-    assert "who knows" in proc.stderr.decode()  # the raw answer is shown for the person to judge
+    for constrain in ([], ["--no-constrain"]):  # a daemon ignoring format= fails the same way
+        proc = fwyy("analyze", str(script), "--json", *constrain, host=fake_ollama.host)
+        assert proc.returncode == 1
+        out = as_json(proc)
+        assert out["label"] is None and out["raw"] == fake_ollama.reply and out["verdict"] == "unconfirmed"
+        assert "did not answer in the four-part report format" in out["error"]
+        assert out["constrained"] is not bool(constrain)
+        body = fake_ollama.requests_to("/api/chat")[-1].body
+        assert (body.get("format") == report_json_schema()) is not bool(constrain)
+    proc = fwyy("analyze", str(script), "--no-constrain", host=fake_ollama.host)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert "could not confirm safe" in err and "did not answer in the four-part report format" in err
+    assert "who knows" in err and "unconstrained" in err  # the raw answer is shown for the person to judge
+
+
+def test_python_api_never_raises_on_an_answer_that_is_not_a_report(fake_ollama: FakeOllama) -> None:
+    from fwyy_ollama import analyze
+
+    fake_ollama.add_model("fwyy-qwen2")
+    fake_ollama.reply = "No idea."
+    result = analyze("ls", model="fwyy-qwen2", constrain=False)
+    assert result.report is None and result.label is None and result.verdict == "unconfirmed"
+    assert not result.is_safe and result.exit_code == 1 and result.raw == "No idea."
+    assert "format" not in fake_ollama.requests_to("/api/chat")[-1].body
+    jsonschema.validate(result.to_json(), result_json_schema())
+    fake_ollama.reply = SAFE_JSON
+    result = analyze("ls", model="fwyy-qwen2")
+    assert result.verdict == "safe" and result.is_safe and result.exit_code == 0 and result.constrained
 
 
 @pytest.mark.parametrize(
@@ -222,28 +243,20 @@ def test_local_backend_cuts_huge_input_exactly_to_fit(tmp_path: Path) -> None:
         assert prepare_analysis(small, "ls -la").notice is None
 
 
-def test_cli_json_on_the_local_demo_validates(script: Path) -> None:
-    proc = fwyy(
-        "analyze",
-        str(script),
-        "--json",
-        "--backend",
-        "local",
-        "--threads",
-        "1",
-        "--ctx",
-        "2048",
-        "--max-tokens",
-        "48",
-    )
+def test_cli_json_on_the_local_demo_validates(script: Path, tmp_path: Path) -> None:
+    """The untuned demo model, constrained by the report grammar (the default), writes a report
+    that parses; the status follows its label. Cut by --max-tokens it fails closed (1), not 2."""
+    args = ["analyze", str(script), "--json", "--backend", "local", "--threads", "1", "--ctx", "2048"]
+    proc = fwyy(*args, "--out", str(tmp_path))
     out = as_json(proc)
     assert out["backend"] == "local" and out["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert "demo GGUF" in out["source"]
-    # The untrained demo rarely writes the four parts; whichever it did, the status follows it.
-    if out["error"] is None:
-        assert proc.returncode == (0 if out["label"] == "safe" else 1)
-    else:
-        assert proc.returncode == 2 and out["raw"] is not None
+    assert "demo GGUF" in out["source"] and out["constrained"] is True
+    assert out["error"] is None, out["raw"]
+    assert proc.returncode == (0 if out["label"] == "safe" else 1)
+    proc = fwyy(*args, "--out", str(tmp_path), "--max-tokens", "24")
+    out = as_json(proc)
+    assert proc.returncode == 1 and out["verdict"] == "unconfirmed" and out["raw"].startswith("Analysis: ")
+    assert "cut: by --max-tokens or the context" in out["error"]
 
 
 def test_the_instruction_is_one_the_model_was_trained_on() -> None:

@@ -166,7 +166,9 @@ def test_answer_streams_file_is_analyzed_not_run_and_history_persists(tmp_path: 
     script.chmod(0o755)
     term.sendline(f"/file {script}")
     term.expect(f"analyzing {script}")
-    term.expect(r"no report:|Security report", regex=True, timeout=120)
+    # --max-tokens 24 cuts the grammar-constrained report: it fails closed, as `analyze` does.
+    shown = term.expect(r"could not confirm safe:|Security report", regex=True, timeout=120)
+    assert "Analysis: " in shown
     term.prompt()
     assert not marker.exists()
 

@@ -95,6 +95,85 @@ def test_default_gguf_prefers_the_last_build(tmp_path: Path) -> None:
     assert default_gguf(profile, tmp_path / "out")[0] == other
 
 
+def _gguf_with(path: Path, **fwyy_keys: str) -> Path:
+    """A copy of the demo GGUF with `fwyy.<key>` metadata added (what `fwyy export` writes)."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    reader = gguf.GGUFReader(demo_gguf())
+    arch = reader.get_field("general.architecture").contents()
+    writer = gguf.GGUFWriter(path, arch=arch, endianess=reader.endianess)
+    new = {f"fwyy.{k}": MetadataDetails(gguf.GGUFValueType.STRING, v) for k, v in fwyy_keys.items()}
+    copy_with_new_metadata(reader, writer, new, [])
+    return path
+
+
+def test_gguf_metadata_gives_the_language_to_prompt_in(tmp_path: Path) -> None:
+    """A GGUF fwyy exported says the language its model was trained in; --lang still wins."""
+    from fwyy_ollama.analysis import prepare_analysis
+    from fwyy_ollama.prompts import system_prompt
+
+    # An unknown file name maps to the default profile (fwyy-qwen2, Chinese): the metadata says en.
+    english = _gguf_with(tmp_path / "custom-en.gguf", language="en", profile="my-analyst")
+    be = open_backend(backend="local", gguf=english, n_threads=1, n_ctx=1024)
+    try:
+        assert be.language == "en"
+        assert prepare_analysis(be, "ls").messages[0]["content"] == system_prompt("en")
+        assert prepare_analysis(be, "ls", lang="zh").messages[0]["content"] == system_prompt("zh")
+    finally:
+        be.close()
+    # An older export names only its (shipped) profile: that profile's language.
+    named = _gguf_with(tmp_path / "custom-named.gguf", profile="fwyy-llama3")
+    be = open_backend(backend="local", gguf=named, n_threads=1, n_ctx=1024)
+    assert be.language == "en"
+    be.close()
+    bare = tmp_path / "custom-bare.gguf"
+    bare.symlink_to(demo_gguf())
+    be = open_backend(backend="local", gguf=bare, n_threads=1, n_ctx=1024)
+    assert be.language == "en"  # the demo base: its profile (fwyy-smollm2) is English
+    be.close()
+
+
+def test_plain_analyze_and_chat_use_the_last_build(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from fwyy_ollama.runtime import LAST_BUILD_FILE, last_build, record_last_build
+
+    out = tmp_path / "out"
+    assert last_build(out) is None
+    gguf = out / "fwyy-llama3" / "fwyy-llama3.q8_0.gguf"
+    gguf.parent.mkdir(parents=True)
+    gguf.symlink_to(demo_gguf())
+    record_last_build(out, load_profile("fwyy-llama3"), gguf)
+    last = last_build(out)
+    assert last is not None and last.name == "fwyy-llama3" and last.gguf == gguf and last.language == "en"
+    assert json.loads((out / LAST_BUILD_FILE).read_text())["gguf"] == "fwyy-llama3/fwyy-llama3.q8_0.gguf"
+    # No daemon has it: llama.cpp on the GGUF that build wrote (not the default profile's demo).
+    be = open_backend(out_dir=out, n_threads=1, n_ctx=1024)
+    assert be.name == "local" and be.model == gguf.name and "last build (fwyy-llama3)" in be.source
+    assert be.language == "en"
+    be.close()
+    # The daemon has it (`fwyy build` created it): Ollama, under the built name.
+    fake_ollama.add_model("fwyy-llama3")
+    be = open_backend(out_dir=out)
+    assert isinstance(be, OllamaBackend) and be.model == "fwyy-llama3" and be.language == "en"
+    be.close()
+    sample = tmp_path / "q.sql"
+    sample.write_text("SELECT 1")
+    fwyy = str(Path(sys.executable).with_name("fwyy"))
+    env = dict(os.environ, OLLAMA_HOST=fake_ollama.host, COLUMNS="200")
+    proc = subprocess.run(
+        [fwyy, "analyze", str(sample), "--json", "--out", str(out)], capture_output=True, env=env, timeout=120
+    )
+    assert json.loads(proc.stdout)["model"] == "fwyy-llama3", proc.stderr
+    # A record that does not parse is ignored, never an error.
+    (out / LAST_BUILD_FILE).write_text("{not json")
+    assert last_build(out) is None
+
+
 def test_a_build_outputs_name_gives_its_profile() -> None:
     assert gguf_profile_name("out/fwyy-llama3/fwyy-llama3.q4_k_m.gguf") == "fwyy-llama3"
     assert gguf_profile_name("/x/fwyy-qwen2.Q8_0.gguf") == "fwyy-qwen2"
