@@ -465,6 +465,12 @@ def test_eval_ollama_constrained_and_free(
 
     again = ev.evaluate(["fwyy-qwen2"], data=realworld_file, constrain=False)
     assert again.models[0].cached == 8 and len(fake_ollama.requests_to("/api/chat")) == 16
+    # --lang overrides the model's language: a new question (its own cache entry), asked in English.
+    english = ev.evaluate(["fwyy-qwen2"], data=realworld_file, constrain=False, lang="en", limit=1)
+    assert english.models[0].cached == 0 and english.models[0].lang == "en"
+    assert fake_ollama.requests_to("/api/chat")[-1].body["messages"][1]["content"].startswith(
+        "Analyze the following input for security risks."
+    )
 
 
 def test_eval_ollama_alpaca_side_by_side(

@@ -44,6 +44,7 @@ class Item:
     gold: str | None
     """The 5-way label, None where only the verdict is known."""
     line: int = 0
+    """Where it came from: the file line (real-world), the record's number (Alpaca)."""
     source: str = ""
     license: str = ""
     messages: tuple[tuple[str, str], ...] | None = None
