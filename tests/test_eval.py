@@ -468,8 +468,10 @@ def test_eval_ollama_constrained_and_free(
     # --lang overrides the model's language: a new question (its own cache entry), asked in English.
     english = ev.evaluate(["fwyy-qwen2"], data=realworld_file, constrain=False, lang="en", limit=1)
     assert english.models[0].cached == 0 and english.models[0].lang == "en"
-    assert fake_ollama.requests_to("/api/chat")[-1].body["messages"][1]["content"].startswith(
-        "Analyze the following input for security risks."
+    assert (
+        fake_ollama.requests_to("/api/chat")[-1]
+        .body["messages"][1]["content"]
+        .startswith("Analyze the following input for security risks.")
     )
 
 
