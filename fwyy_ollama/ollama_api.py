@@ -724,6 +724,22 @@ def create_from_profile(
     )
 
 
+def chat_family_of(client: Any, name: str) -> Any:
+    """The fwyy chat family (ChatFamily) whose TEMPLATE the daemon's model `name` carries, or None.
+
+    Chats use it to send contents trimmed where that family's Jinja trims them (Llama 3, Mistral):
+    Ollama renders through the Go TEMPLATE, which cannot trim. Any failure here is None: the chat
+    itself reports a missing model or a daemon that is down.
+    """
+    from fwyy_ollama.chat_families import family_for_ollama_template
+
+    try:
+        template = client.show(name).template or ""
+    except Exception:  # noqa: BLE001 - best effort; the chat request says what is wrong
+        return None
+    return family_for_ollama_template(template)
+
+
 def list_models(host: str | None = None) -> list[dict[str, Any]]:
     """The daemon's models (name, size, modified, digest, family, parameter size, quantization)."""
     url = host_url(host)

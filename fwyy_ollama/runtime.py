@@ -160,6 +160,13 @@ class OllamaBackend(Backend):
         # Ollama tokenizes the rendered prompt with special tokens parsed: break every control-token
         # string in the contents (a zero-width joiner inside it) so a message cannot open a turn.
         messages = [{**dict(m), "content": neutralize_special_tokens(str(m.get("content") or ""))} for m in messages]
+        # Trimmed where the model's chat family trims in Jinja (Llama 3, Mistral): Go templates cannot.
+        if not hasattr(self, "_family"):
+            from fwyy_ollama.ollama_api import chat_family_of
+
+            self._family = chat_family_of(self._client, self.model)
+        if self._family is not None:
+            messages = self._family.prepare_messages(messages)
         try:
             if not stream:
                 response = self._client.chat(

@@ -615,3 +615,20 @@ def test_own_template_with_a_preferred_jinja_is_a_note(fake_ollama: FakeOllama, 
         res.exit_code == 0 and "note: m.gguf carries a Jinja chat template with tools support" in res.output
     )
     assert gguf.is_file()
+
+
+def test_chats_send_contents_trimmed_for_families_that_trim(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    """fwyy's Ollama chats trim where the model's family Jinja trims (Llama 3: all), else not."""
+    from fwyy_ollama.runtime import OllamaBackend
+
+    gguf = tiny_gguf(tmp_path / "m.gguf")
+    ollama_api.create_model(
+        "fwyy-llama3", write_modelfile(load_profile("fwyy-llama3"), gguf, out=tmp_path / "L")
+    )
+    ollama_api.create_model(
+        "fwyy-qwen2", write_modelfile(load_profile("fwyy-qwen2"), gguf, out=tmp_path / "Q")
+    )
+    padded = [{"role": "user", "content": "\n  cat /etc/shadow  \n"}]
+    for name, sent in (("fwyy-llama3", "cat /etc/shadow"), ("fwyy-qwen2", "\n  cat /etc/shadow  \n")):
+        "".join(OllamaBackend(name, host=fake_ollama.host).chat(padded))
+        assert fake_ollama.requests_to("/api/chat")[-1].body["messages"][-1]["content"] == sent
