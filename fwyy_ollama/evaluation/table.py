@@ -77,7 +77,9 @@ def rows(result: EvalResult, *, per_category: bool = True) -> list[tuple[str, li
 
 
 def _seconds(s: float) -> str:
-    return f"{s * 1000:.2f} ms" if s < 0.1 else f"{s:.2f} s"
+    if s < 0.001:
+        return f"{s * 1e6:.1f} µs"
+    return f"{s * 1000:.1f} ms" if s < 0.1 else f"{s:.2f} s"
 
 
 def markdown_table(result: EvalResult, *, per_category: bool = True) -> str:
