@@ -160,7 +160,9 @@ def corpora(out_dir: Path | None, as_json: bool) -> None:
         },
     }
     if as_json:
-        print_json({**files, "skipped": result.skipped, "dropped_leaks": result.dropped_leaks})
+        print_json(
+            {**files, "skipped": result.skipped, "dropped_leaks": result.dropped_leaks, "unexplained": result.unexplained}
+        )
         return
     table = Table(title="fwyy dataset corpora (items per category/verdict)")
     for col in ("file", "cell", "items"):
@@ -172,7 +174,10 @@ def corpora(out_dir: Path | None, as_json: bool) -> None:
     for name, why in result.skipped.items():
         console.print(f"skipped {name}: {why}", markup=False, highlight=False)
     console.print(
-        f"dropped {result.dropped_leaks} training items that an eval set holds", markup=False, highlight=False
+        f"left out {result.dropped_leaks} training items that an eval set holds and {result.unexplained} risky "
+        "ones whose technique no rule names",
+        markup=False,
+        highlight=False,
     )
 
 

@@ -15,7 +15,14 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fwyy_ollama.cli.common import console, err_console, json_option, print_json, profile_option
+from fwyy_ollama.cli.common import (
+    console,
+    err_console,
+    json_option,
+    offline_option,
+    print_json,
+    profile_option,
+)
 from fwyy_ollama.finetune.backends import BACKEND_CHOICES
 from fwyy_ollama.profiles import load_profile
 
@@ -33,12 +40,20 @@ from fwyy_ollama.profiles import load_profile
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint next to the adapter folder.")
 @click.option(
+    "--recipe",
+    type=click.Choice(("auto", "cpu", "gpu")),
+    default="auto",
+    show_default=True,
+    help="The profile's [train] (cpu) or [train.gpu] recipe; auto: gpu when CUDA is present.",
+)
+@click.option(
     "--out",
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Adapter folder. Default: out/<profile>/adapter (where `fwyy build` puts it).",
 )
+@offline_option
 @json_option
 def train(
     profile: str | None,
@@ -46,6 +61,7 @@ def train(
     max_steps: int | None,
     backend: str,
     resume: bool,
+    recipe: str,
     out: Path | None,
     as_json: bool,
 ) -> None:
@@ -61,6 +77,7 @@ def train(
         max_steps=max_steps,
         backend=backend,
         resume=resume,
+        recipe=recipe,
     )
     if not main_rank:
         train_adapter(prof, **kwargs)

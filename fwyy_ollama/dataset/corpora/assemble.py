@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fwyy_ollama.atomic import atomic_path
 from fwyy_ollama.dataset.corpora import CorpusItem, Source, SourceMissing, sources
-from fwyy_ollama.dataset.explain import explain
+from fwyy_ollama.dataset.explain import explain, find_features
 from fwyy_ollama.dataset.instructions import pick_instruction
 from fwyy_ollama.dataset.records import Record, load_records, write_records
 from fwyy_ollama.dataset.split import skeleton
@@ -51,6 +51,8 @@ class AssembleResult:
     skipped: dict[str, str] = field(default_factory=dict)
     """Source name -> why it was not read (its package is missing)."""
     dropped_leaks: int = 0
+    unexplained: int = 0
+    """Risky training items without a severity or a technique explain.py can name (left out)."""
 
 
 def _load(source: Source) -> list[CorpusItem]:
@@ -136,8 +138,12 @@ def assemble(out_dir: Path, *, progress: Progress | None = None, seed: int = SEE
         taken.update(skeleton(r["input"]) for r in load_records(generated_eval))
     realworld = _capped(_dedupe(by_role["realworld"], taken), REALWORLD_CAP, rng)
     before = len(by_role["train"])
-    train_items = _dedupe(by_role["train"], taken)
-    dropped = before - len(train_items)
+    # A risky item whose source gives no severity and whose technique explain.py cannot name would
+    # be taught as "looks like an attack": a guess, not an analysis. It stays out of training.
+    explainable = [it for it in by_role["train"] if not it.risky or it.label or find_features(it.text, it.category)]
+    unexplained = len(by_role["train"]) - len(explainable)
+    train_items = _dedupe(explainable, taken)
+    dropped = before - unexplained - len(train_items)
     train_items = _capped(train_items, TRAIN_CAP, rng)
     rng.shuffle(train_items)
     if progress:
@@ -151,4 +157,4 @@ def assemble(out_dir: Path, *, progress: Progress | None = None, seed: int = SEE
         "train": Counter(f"{it.category}/{'risky' if it.risky else 'safe'}" for it in train_items),
         "realworld": Counter(f"{it.category}/{'risky' if it.risky else 'safe'}" for it in realworld),
     }
-    return AssembleResult(train_path, rw_path, counts, skipped, dropped)
+    return AssembleResult(train_path, rw_path, counts, skipped, dropped, unexplained)
