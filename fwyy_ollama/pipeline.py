@@ -136,6 +136,10 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
         hooks.done(outcome)
         return outcome
 
+    # 0. preflight: every stage's inputs before the first stage runs; the base is fetched now, so a
+    # missing, gated or too-large model stops the build before the dataset stage, not after it.
+    _preflight(profile, options, hooks)
+
     # 1. dataset: validate the profile's training files and gather them into one file.
     sources = data_files(profile)
     dataset_rel = "dataset.jsonl"
@@ -167,6 +171,8 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
             "chat_template": sha256_json(chat_template),
             "max_steps": options.max_steps,
             "backend": options.backend,
+            # The recipe the hardware picks ([train] on CPU, [train.gpu] on an NVIDIA GPU).
+            "recipe": _recipe_name(profile),
         }
 
         def train_work(progress: Progress) -> dict[str, Any]:
@@ -303,6 +309,24 @@ def _checked_quant(quant: str) -> str:
     return name
 
 
+def _preflight(profile: Profile, options: BuildOptions, hooks: StageHooks) -> None:
+    """Check (and fetch) what the stages will read: the training files, the training base, the export base."""
+    from fwyy_ollama.base_model import resolve_base_model, training_base
+
+    missing = [p for p in data_files(profile) if not p.is_file()]
+    if missing:
+        raise FwyyError(f"{profile.source or profile.name}: data: {missing[0]} does not exist")
+    progress = hooks.start("base", "")
+    started = time.perf_counter()
+    if not options.skip_train:
+        from fwyy_ollama.finetune.backends import select_backend
+
+        training_base(profile, select_backend(options.backend).name, progress=progress)
+    folder = resolve_base_model(profile, progress=progress)  # the 16-bit original the merge reads
+    seconds = time.perf_counter() - started
+    hooks.done(StageOutcome("base", "ran", seconds=seconds, note=str(folder)))
+
+
 def _sweep_temporaries(folder: Path) -> None:
     """Remove what a build killed outright (SIGKILL, power loss) left under a temporary name.
 
@@ -318,6 +342,14 @@ def _sweep_temporaries(folder: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+
+
+def _recipe_name(profile: Profile) -> str:
+    if profile.train_gpu is None:
+        return "train"
+    from fwyy_ollama.finetune.core import cuda_available
+
+    return "train.gpu" if cuda_available() else "train"
 
 
 def _gather_dataset(sources: list[Path], dest: Path, progress: Progress) -> dict[str, Any]:

@@ -170,15 +170,20 @@ def train_adapter(
     progress: ProgressFn | None = None,
     base_dir: str | Path | None = None,
     padding_free: bool | None = None,
+    recipe: str = "auto",
 ) -> TrainResult:
     """Fine-tune the profile's base with LoRA on the records and write the adapter folder.
 
     base_dir overrides the profile's base (tests, benchmarks with a local model); padding_free
-    forces padding-free batching on or off (default: on where it is exact).
+    forces padding-free batching on or off (default: on where it is exact); recipe "cpu" or "gpu"
+    picks the profile's [train] or [train.gpu] whatever the hardware ("auto": gpu with CUDA).
     """
     started = time.perf_counter()
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
+    if recipe not in ("auto", "cpu", "gpu"):
+        raise FwyyError(f"recipe must be auto, cpu or gpu, not {recipe!r}")
+    profile = profile.for_device(gpu=recipe == "gpu" or (recipe == "auto" and cuda_available()))
     steps = int(max_steps or profile.train.max_steps)
     if steps <= 0:
         raise FwyyError(f"--max-steps must be positive, got {steps}")
@@ -189,9 +194,10 @@ def train_adapter(
     conversations, data_described = load_conversations(files, profile.language, profile.train.languages)
     chat_template, turn_end = family_template(profile)
     if base_dir is None:
-        from fwyy_ollama.base_model import resolve_base_model
+        from fwyy_ollama.base_model import training_base
 
-        base = resolve_base_model(profile, progress=progress)
+        # Fetched from the Hub when missing: Unsloth's 4-bit repo for 4-bit Unsloth training, else the base.
+        base = training_base(profile, chosen.name, progress=progress)
     else:
         base = Path(base_dir).expanduser()
         if not (base / "config.json").is_file():
@@ -224,6 +230,15 @@ def train_adapter(
     return _result(out, checkpoints, chosen.name, result, meta, started)
 
 
+def cuda_available() -> bool:
+    """Whether the GPU recipe ([train.gpu]) applies: an NVIDIA GPU that torch can use."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def _run(backend: Any, job: TrainJob) -> BackendResult:
     """backend.train, with running out of (GPU) memory, while loading or training, turned into advice."""
     from fwyy_ollama.finetune.sft import is_oom, oom_error
@@ -246,15 +261,14 @@ def _metadata(
     world: int,
     started: float,
 ) -> dict[str, Any]:
+    from fwyy_ollama.base_model import base_record
+
     settings = profile.settings()
     return {
         "format": META_FORMAT,
         "profile": profile.name,
-        "base": {
-            "hf_id": profile.base.hf_id,
-            "base_model_dir": str(base),
-            "architecture": profile.base.architecture,
-        },
+        # Enough to find the base again on another machine (base_model.adapter_base); the folder is a hint.
+        "base": base_record(profile, base),
         "base_model_dir": str(base),
         "chat_family": profile.chat_family,
         "language": profile.language,
@@ -267,6 +281,7 @@ def _metadata(
         "losses": result.losses,
         "backend": backend.name,
         "world_size": world,
+        "recipe": "gpu" if profile.train_gpu is not None and profile.train == profile.train_gpu else "cpu",
         "versions": {"fwyy": __version__, **backend.versions()},
         "seconds": round(time.perf_counter() - started, 2),
         "train_seconds": round(result.train_seconds, 2),
