@@ -227,17 +227,18 @@ def _round_robin(queues: list[list[Item]]) -> list[Item]:
     return out
 
 
-_GROUP_ORDER = (*LABELS, "risky")
-
-
 def spread(items: list[Item]) -> list[Item]:
-    """Round-robin over categories, each category round-robin over its labels (file order within),
-    so the first N items cover categories first, then labels, evenly."""
+    """Round-robin over categories; inside each, safe and risky items alternate, and the risky
+    ones take turns by severity (file order within); every other category leads with a risky
+    item. So the first N items cover the categories first, keep safe and risky as even as the data allows (a subset of a balanced set stays
+    balanced, and "always risky" stays at about 50%), and reach every severity."""
     by_cat: dict[str, dict[str, list[Item]]] = {}
     for it in items:
         by_cat.setdefault(it.category, {}).setdefault(it.group, []).append(it)
-    per_cat = [
-        _round_robin([groups[g] for g in sorted(groups, key=_GROUP_ORDER.index)])
-        for _, groups in sorted(by_cat.items())
-    ]
+    per_cat = []
+    for i, (_, groups) in enumerate(sorted(by_cat.items())):
+        risky = _round_robin([groups[g] for g in (*LABELS[1:], "risky") if g in groups])
+        safe = groups.get("safe", [])
+        # Every other category leads with a risky item, so even N = one per category is mixed.
+        per_cat.append(_round_robin([safe, risky] if i % 2 == 0 else [risky, safe]))
     return _round_robin(per_cat)
