@@ -278,6 +278,14 @@ def test_realworld_items(realworld_file: Path) -> None:
     assert first.key("en") != first.key("zh")
     _, two = ev.load_items(realworld_file, limit=2)
     assert [i.category for i in two] == ["bash", "python"]  # categories first, sorted
+    # One per category, half of them risky: a subset of a balanced set stays balanced.
+    _, four = ev.load_items(realworld_file, limit=4)
+    assert [(i.category, i.risky) for i in four] == [
+        ("bash", False),
+        ("python", True),
+        ("sqli", False),
+        ("xss", True),
+    ]
 
 
 def test_realworld_bad_lines_are_named(tmp_path: Path) -> None:
