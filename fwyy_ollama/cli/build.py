@@ -8,7 +8,14 @@ import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fwyy_ollama.cli.common import console, err_console, json_option, print_json, profile_option
+from fwyy_ollama.cli.common import (
+    console,
+    err_console,
+    json_option,
+    offline_option,
+    print_json,
+    profile_option,
+)
 from fwyy_ollama.pipeline import BuildOptions, StageHooks, StageOutcome
 from fwyy_ollama.pipeline import build as run_build
 from fwyy_ollama.profiles import load_profile
@@ -66,6 +73,7 @@ class _RichHooks(StageHooks):
 )
 @click.option("--backend", type=click.Choice(["auto", "unsloth", "hf"]), default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Rerun every stage even when nothing changed.")
+@offline_option
 @json_option
 def build(
     profile: str | None,

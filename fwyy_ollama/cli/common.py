@@ -81,6 +81,22 @@ def print_json(value: Any) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _set_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:  # huggingface_hub's own switch, read by fwyy_ollama.hub at call time
+        import os
+
+        os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+offline_option = click.option(
+    "--offline",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_offline,
+    help="Use only models already on this machine; never download (same as HF_HUB_OFFLINE=1).",
+)
 profile_option = click.option(
     "--profile",
     "-p",

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from fwyy_ollama.cli.common import console, json_option, print_json, profile_option
+from fwyy_ollama.cli.common import console, json_option, offline_option, print_json, profile_option
 from fwyy_ollama.doctor import run_checks
 from fwyy_ollama.profiles import load_profile
 
@@ -19,6 +19,7 @@ from fwyy_ollama.profiles import load_profile
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True
 )
+@offline_option
 @json_option
 def doctor(profile: str | None, out: Path, as_json: bool) -> None:
     """Check torch/CUDA, unsloth, llama.cpp, gpt4all, Go, the Ollama daemon and disk for a profile.

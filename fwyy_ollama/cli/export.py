@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from fwyy_ollama.cli.common import console, json_option, print_json, progress_callback
+from fwyy_ollama.cli.common import console, json_option, offline_option, print_json, progress_callback
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.export.quantize import DEFAULT_QUANT, QUANTS
 
@@ -46,6 +46,7 @@ def _size(n: int) -> str:
     metavar="NAME",
     help="Name llama.cpp's pre-tokenizer by hand (only for a tokenizer its hash table does not know; add --verify).",
 )
+@offline_option
 @json_option
 def export(
     adapter: Path | None,
