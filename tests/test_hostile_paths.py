@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.names import check_name, child_folder, name_problem
-from fwyy_ollama.pipeline import BuildOptions, _sweep_temporaries, build
+from fwyy_ollama.pipeline import BuildOptions, StageHooks, _sweep_temporaries, build
 from fwyy_ollama.profiles import load_profile, load_profile_file, shipped_profiles
 
 DEMO = "fwyy-smollm2"
@@ -74,17 +75,17 @@ def test_trailing_newline_is_refused_by_the_anchored_pattern() -> None:
 
 def test_every_mistake_in_a_profile_is_reported_at_once(tmp_path: Path) -> None:
     src = shipped_profiles()[DEMO].read_text()
-    for old, new in [
-        ('name = "fwyy-smollm2"', 'name = "../x"'),
-        ("r = 16", "r = 0"),
-        ("dropout = 0.0", "dropout = 1.0"),
-        ("max_steps = 15", 'max_steps = "many"'),
-        ("warmup_steps = 2", "warmup_steps = -1"),
-        ('quant = "q4_k_m"', 'quant = "../../q"'),
-        ("seed = 3407", "seed = 3407\nbogus = 1"),
+    for old, new in [  # first occurrence of each setting (the [train] table comes before [train.gpu])
+        (r'(?m)^name = ".*"$', 'name = "../x"'),
+        (r"(?m)^r = \d+$", "r = 0"),
+        (r"(?m)^dropout = .*$", "dropout = 1.0"),
+        (r"(?m)^max_steps = \d+$", 'max_steps = "many"'),
+        (r"(?m)^warmup_steps = \d+$", "warmup_steps = -1"),
+        (r'(?m)^quant = ".*"$', 'quant = "../../q"'),
+        (r"(?m)^seed = \d+$", "seed = 3407\nbogus = 1"),
     ]:
-        assert old in src
-        src = src.replace(old, new, 1)
+        src, n = re.subn(old, new, src, count=1)
+        assert n == 1, old
     path = tmp_path / "many.toml"
     path.write_text(src)
     with pytest.raises(FwyyError) as info:
@@ -117,6 +118,13 @@ def _planted(tmp_path: Path) -> tuple[Path, Path]:
     return out, victim
 
 
+class _NoStage(StageHooks):
+    """Fails the test the moment a stage would start: refusals must come before any work."""
+
+    def start(self, stage: str, note: str):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"stage {stage} started")
+
+
 def _tree(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
 
@@ -127,7 +135,7 @@ def test_build_refuses_a_traversing_name_before_writing_or_deleting(tmp_path: Pa
     before = _tree(tmp_path)
     profile = dataclasses.replace(load_profile(DEMO), name=name)  # as if the loader were bypassed
     with pytest.raises(FwyyError, match="name"):
-        build(profile, BuildOptions(out=out, ollama=False))
+        build(profile, BuildOptions(out=out, ollama=False), _NoStage())
     assert _tree(tmp_path) == before
     assert (victim / ".old-build.tmp" / "x").read_text() == "precious too"
 
@@ -136,7 +144,7 @@ def test_build_refuses_a_symlinked_model_folder(tmp_path: Path) -> None:
     out, victim = _planted(tmp_path)
     (out / DEMO).symlink_to(victim, target_is_directory=True)
     with pytest.raises(FwyyError, match="symbolic link"):
-        build(load_profile(DEMO), BuildOptions(out=out, ollama=False))
+        build(load_profile(DEMO), BuildOptions(out=out, ollama=False), _NoStage())
     assert (victim / ".old-build.tmp" / "x").is_file()
     assert not (victim / "manifest.json").exists()
 
@@ -145,7 +153,7 @@ def test_build_refuses_a_symlinked_model_folder(tmp_path: Path) -> None:
 def test_build_refuses_a_quant_that_would_become_a_path(tmp_path: Path, quant: str) -> None:
     out, _ = _planted(tmp_path)
     with pytest.raises(FwyyError, match="quant"):
-        build(load_profile(DEMO), BuildOptions(out=out, ollama=False, quant=quant))
+        build(load_profile(DEMO), BuildOptions(out=out, ollama=False, quant=quant), _NoStage())
     assert list(out.iterdir()) == []
 
 
