@@ -27,6 +27,8 @@ from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.profiles import BaseModel, Profile
 
 _STAMP = "fwyy-base.json"
+_FORMAT = 2
+"""Bumped when the conversion changes, so cached bases are converted again."""
 Progress = Callable[[float, float | None, str], None]
 
 
@@ -102,6 +104,7 @@ def _convert_gguf(gguf: Path, architecture: str, dest: Path, progress: Progress 
         token_id = getattr(model.config, f"{role}_token_id", None)
         if isinstance(token_id, int):
             setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(token_id))
+    unused = _match_gguf_vocab(tokenizer, gguf)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if progress:
@@ -109,9 +112,12 @@ def _convert_gguf(gguf: Path, architecture: str, dest: Path, progress: Progress 
     with atomic_dir(dest) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _drop_unused(tmp / "tokenizer.json", unused)
         stat = gguf.stat()
         (tmp / _STAMP).write_text(
-            json.dumps({"gguf": str(gguf), "size": stat.st_size, "mtime": stat.st_mtime}, indent=2)
+            json.dumps(
+                {"gguf": str(gguf), "size": stat.st_size, "mtime": stat.st_mtime, "format": _FORMAT}, indent=2
+            )
         )
     if progress:
         progress(2, 2, "base model ready")
@@ -123,7 +129,63 @@ def _is_current(folder: Path, gguf: Path) -> bool:
     except (OSError, ValueError):
         return False
     stat = gguf.stat()
-    return stamp.get("size") == stat.st_size and stamp.get("mtime") == stat.st_mtime
+    return (
+        stamp.get("size") == stat.st_size and stamp.get("mtime") == stat.st_mtime and stamp.get("format") == _FORMAT
+    )
+
+
+# GGUF token types (llama.cpp's llama_token_type), as the GGUF records them.
+_CONTROL, _USER_DEFINED, _UNUSED = 3, 4, 5
+
+
+def _match_gguf_vocab(tokenizer: Any, gguf: Path) -> list[int]:
+    """Make the converted tokenizer tokenize as the GGUF does; return the ids the GGUF marks unused.
+
+    transformers' GGUF conversion keeps only a few added tokens: Qwen2.5's <tool_call>, <|fim_*|>
+    and <|vision_*|> came out as plain vocab entries that BPE never produces, so "<tool_call>" was
+    split into four pieces in training while llama.cpp on the original GGUF reads one token. The
+    GGUF's own token types say which tokens are added (control = special, user-defined = not), and
+    whether it has an unknown token at all (Qwen2 has none; the conversion invented one).
+    """
+    from gguf import GGUFReader
+    from tokenizers import AddedToken
+
+    fields = GGUFReader(str(gguf)).fields
+
+    def value(key: str) -> Any:
+        found = fields.get(key)
+        return found.contents() if found is not None else None
+
+    tokens = value("tokenizer.ggml.tokens") or []
+    types = value("tokenizer.ggml.token_type") or []
+    have = set(tokenizer.get_added_vocab())
+    added = [
+        AddedToken(tokens[i], special=t == _CONTROL, normalized=False)
+        for i, t in enumerate(types)
+        if t in (_CONTROL, _USER_DEFINED) and tokens[i] not in have
+    ]
+    if added:
+        tokenizer.add_tokens(added)
+    if value("tokenizer.ggml.unknown_token_id") is None and tokens:
+        tokenizer.unk_token = None
+    return [i for i, t in enumerate(types) if t == _UNUSED]
+
+
+def _drop_unused(tokenizer_json: Path, unused: list[int]) -> None:
+    """Remove the GGUF's placeholder tokens ([PAD151665] ...) from the vocab, as the original tokenizer lacks them.
+
+    They pad the embedding to a round size; no merge produces them, so dropping them changes no
+    tokenization, and the export then writes them back as unused ids, as the original GGUF has them.
+    """
+    if not unused or not tokenizer_json.is_file():
+        return
+    data = json.loads(tokenizer_json.read_text(encoding="utf-8"))
+    vocab = data.get("model", {}).get("vocab")
+    if not isinstance(vocab, dict):
+        return
+    drop = set(unused)
+    data["model"]["vocab"] = {t: i for t, i in vocab.items() if i not in drop}
+    tokenizer_json.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
 def _dequant_dtype(gguf: Path) -> dict[str, Any]:
