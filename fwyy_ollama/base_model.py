@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -402,7 +403,8 @@ def adapter_base(adapter_dir: Path, *, progress: Progress | None = None) -> tupl
         if not hf_id or shipped.hf_id == hf_id:
             spec = shipped
     if spec is None and hf_id and not Path(hf_id).is_absolute():
-        spec = BaseModel(hf_id=hf_id)
+        # A pre-quantized training copy (Unsloth's -bnb-4bit) is not what the merge reads: its original is.
+        spec = BaseModel(hf_id=re.sub(r"-(unsloth-bnb-4bit|bnb-4bit|4bit|bnb-8bit)$", "", hf_id))
     if spec is None:
         raise FwyyError(
             f"{adapter_dir}: the adapter does not say which base model it was trained on "

@@ -473,7 +473,14 @@ def resolve_adapter_base(adapter_dir: Path) -> BaseChoice:
         # The 16-bit original is not here: fetch it (the adapter records its id and base spec).
         from fwyy_ollama.base_model import adapter_base
 
-        found, hf_id = adapter_base(adapter_dir)
+        try:
+            found, hf_id = adapter_base(adapter_dir)
+        except FwyyError as exc:
+            raise FwyyError(
+                f"the adapter was trained on a quantized base ({folder}); fwyy merges into the original 16-bit "
+                f"weights, and {exc.message}",
+                hint=exc.hint,
+            ) from None
         return BaseChoice(
             found, f"16-bit original {hf_id} ({found}); training used the quantized base {folder}", hf_id, folder, info
         )
