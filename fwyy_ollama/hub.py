@@ -52,6 +52,13 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
+def shown_endpoint() -> str:
+    """The endpoint as messages show it: a user:password@ in HF_ENDPOINT is never printed."""
+    from fwyy_ollama.redact import redact_url
+
+    return redact_url(endpoint())
+
+
 def hub_cache() -> Path:
     """The HF hub cache folder, resolved now from HF_HUB_CACHE, HF_HOME or the default."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -64,7 +71,7 @@ def hub_cache() -> Path:
 
 def model_page(repo_id: str) -> str:
     """Where a person accepts a gated model's licence (on the Hub fwyy talks to)."""
-    return f"{endpoint()}/{repo_id}"
+    return f"{shown_endpoint()}/{repo_id}"
 
 
 def _token() -> str | None:
@@ -170,7 +177,7 @@ def _refused(repo_id: str, status: int | None, what: str) -> FwyyError:
     else:
         hint = (
             f"accept the licence at {model_page(repo_id)}, create a read token at "
-            f"{endpoint()}/settings/tokens and export HF_TOKEN=<token>, then run again"
+            f"{shown_endpoint()}/settings/tokens and export HF_TOKEN=<token>, then run again"
         )
     return FwyyError(f"the Hugging Face Hub refused access to {what} {repo_id}{status_text}: it is gated", hint=hint)
 
@@ -185,24 +192,26 @@ def _hub_error(exc: BaseException, repo_id: str, what: str) -> FwyyError:
         RevisionNotFoundError,
     )
 
+    from fwyy_ollama.redact import redact_url
+
     status = getattr(getattr(exc, "response", None), "status_code", None)
+    detail = redact_url(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
     if isinstance(exc, GatedRepoError) or status in (401, 403) and not isinstance(exc, RepositoryNotFoundError):
         return _refused(repo_id, status, what)
     if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError)) or status == 404:
         return FwyyError(
-            f"{what} {repo_id} does not exist on the Hugging Face Hub ({endpoint()})",
+            f"{what} {repo_id} does not exist on the Hugging Face Hub ({shown_endpoint()})",
             hint="check the id (profile key base.hf_id / base.unsloth_id); a private repo also needs HF_TOKEN",
         )
     if isinstance(exc, HfHubHTTPError):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return FwyyError(f"the Hugging Face Hub answered an error for {repo_id}: {first}")
+        return FwyyError(f"the Hugging Face Hub answered an error for {repo_id}: {detail}")
     if isinstance(exc, (httpx.TransportError, OSError)) or "Connect" in type(exc).__name__:
         return FwyyError(
-            f"cannot reach the Hugging Face Hub at {endpoint()} to download {what} {repo_id} "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'})",
+            f"cannot reach the Hugging Face Hub at {shown_endpoint()} to download {what} {repo_id} "
+            f"({type(exc).__name__}: {detail})",
             hint="check the network (or HF_ENDPOINT); a download that stopped resumes where it was on the next run",
         )
-    return FwyyError(f"downloading {repo_id} failed: {type(exc).__name__}: {exc}")
+    return FwyyError(f"downloading {repo_id} failed: {type(exc).__name__}: {detail}")
 
 
 def plan_download(repo_id: str, *, what: str = "model", patterns: tuple[str, ...] = MODEL_PATTERNS) -> Plan:
@@ -431,5 +440,5 @@ def describe(repo_id: str) -> str:
     check_disk(plan)
     return (
         f"not cached; `fwyy build` downloads {plan.missing_bytes / 2**30:.2f} GiB "
-        f"({len(plan.missing)} files) from {endpoint()} into {hub_cache()}"
+        f"({len(plan.missing)} files) from {shown_endpoint()} into {hub_cache()}"
     )

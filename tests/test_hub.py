@@ -250,6 +250,11 @@ def test_build_fetches_its_base_and_the_adapter_travels(
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-moved"))
     moved = _fwyy("export", "--adapter", str(adapter), "--quant", "q8_0", "-o", str(tmp_path / "a.gguf"))
     assert moved.returncode == 0, moved.stdout[-2000:] + moved.stderr[-2000:]
+    # ... and `fwyy eval` runs the moved adapter on its base (HF + PEFT), found the same way.
+    evaluated = _fwyy(
+        "eval", "-m", f"adapter:{adapter}", "--limit", "1", "--max-tokens", "4", "--no-constrain", "--no-cache", "--json"
+    )
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-2000:]
     assert fake_hub.body_bytes == wanted
 
     # On a machine without the base, offline mode says so; online, the export fetches it.
@@ -276,3 +281,10 @@ def test_build_stops_before_the_dataset_stage_when_the_base_is_missing(
     with pytest.raises(FwyyError, match="nobody/no-such-model does not exist"):
         build(load_profile_file(tmp_path / "p.toml"), BuildOptions(out=tmp_path / "out", ollama=False))
     assert not (tmp_path / "out" / "fwyy-tiny-hub" / "dataset.jsonl").exists()
+
+
+def test_a_password_in_hf_endpoint_is_never_shown(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.endpoint.replace("http://", "http://alice:s3cr3t-pw@"))
+    with pytest.raises(FwyyError) as info:
+        hub.fetch_model("nobody/no-such-model")
+    assert "s3cr3t-pw" not in str(info.value) and "127.0.0.1" in str(info.value)
