@@ -9,6 +9,7 @@ does). What is proven, each against the model's own files rather than fwyy's ide
 - llama.cpp on that export tokenizes Chinese, English, code and special tokens exactly as the HF
   tokenizer that training uses;
 - the ChatML TEMPLATE in fwyy's Modelfile renders under Go what Qwen2.5's own Jinja template renders;
+- GPT4All's llama.cpp loads the export;
 - the q4_k_m export answers a four-part report through `fwyy analyze`.
 
 Slow (minutes: dequantizing 1.5B parameters, one export); memory peaks while dequantizing.
@@ -204,6 +205,19 @@ def test_the_chatml_template_with_tools_and_no_system(qwen_gguf: Path, gotmpl: P
     (res,) = run_go(gotmpl, [{"template": template, "messages": messages, "tools": tools}])
     want = tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
     assert res["output"] == want
+
+
+def test_the_gpt4all_export_loads(qwen_export: Path, tmp_path: Path) -> None:
+    """GPT4All's own llama.cpp loads the Qwen2.5 export (kept at q4_k_m), with ChatML settings."""
+    from fwyy_ollama import gpt4all as g4a
+
+    result = g4a.export_gpt4all(
+        gguf=qwen_export, profile=PROFILE, models_dir=tmp_path / "models", settings_file=tmp_path / "G.ini"
+    )
+    assert result.gguf.name == f"{PROFILE}.q4_k_m.gguf"
+    assert g4a.check_loads(result.gguf) is True
+    settings = g4a.QtIni((tmp_path / "G.ini").read_bytes()).items(result.group)
+    assert any("<|im_start|>" in str(v) for v in settings.values()), settings  # the chat template, ChatML
 
 
 def test_the_q4_k_m_export_answers_through_fwyy_analyze(qwen_export: Path) -> None:
