@@ -256,3 +256,14 @@ def test_gguf_reader_on_damaged_real_headers(
         if pos < len(data):
             data[pos] ^= xor
     _read_gguf(tmp_path / "d.gguf", bytes(data))
+
+
+@pytest.mark.parametrize("part", PARTS)
+@pytest.mark.parametrize("empty", ["", "   ", "\n\t"])
+def test_json_report_with_one_blank_part_is_refused(part: str, empty: str) -> None:
+    value = {"analysis": "Reads a file.", "label": "low", "risk": "info leak", "solution": "chmod 600"}
+    assert parse_report(json.dumps(value)).label is Label.LOW
+    value[part] = empty
+    with pytest.raises(ReportFormatError) as info:
+        parse_report(json.dumps(value))
+    assert info.value.part == part
