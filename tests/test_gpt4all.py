@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 
 from fwyy_ollama import gpt4all as g4a
 from fwyy_ollama.cli import cli
+from fwyy_ollama.errors import FwyyError
 
 SYSTEM = 'You are fwyy.\nSay "hi", then rate: safe, low = 1; 中文 \\ @end'
 
@@ -156,7 +158,8 @@ def test_default_locations() -> None:
         "/cfg/nomic.ai/GPT4All.ini"
     )
     assert g4a.default_settings_file("win32", {"APPDATA": "C:/R"}) == Path("C:/R/nomic.ai/GPT4All.ini")
-    assert g4a.default_settings_file("darwin", {}).parts[-3:] == (".config", "nomic.ai", "GPT4All.ini")
+    # Qt names the macOS file after the organization *domain* the app sets (main.cpp: gpt4all.io)
+    assert g4a.default_settings_file("darwin", {}).parts[-3:] == (".config", "gpt4all.io", "GPT4All.ini")
 
 
 # ------------------------------------------------------------------------------------------ prompts
@@ -176,7 +179,7 @@ def test_bindings_prompt_per_family() -> None:
 
 
 def _bp(family: str, system: str) -> g4a.BindingsPrompt:
-    template, bos, eos = g4a._family_template(family)
+    template, bos, eos = g4a.prompts._family_template(family)
     return g4a.bindings_prompt(template, system, bos=bos, eos=eos)
 
 
@@ -243,7 +246,7 @@ def test_gpt4all_chats_with_the_system_prompt(exported: g4a.GPT4AllExport) -> No
         model.close()
     assert answer.strip(), "the model produced no tokens"
     # The context holds exactly the chat-format prompt the app would send, system prompt first.
-    expected = g4a._render(
+    expected = g4a.prompts._render(
         exported.chat_template,
         [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Is `rm -rf /` dangerous?"}],
         generation=True,
@@ -289,7 +292,7 @@ def test_cli_bad_gguf(tmp_path: Path) -> None:
     bad.write_bytes(b"not a gguf")
     result = CliRunner().invoke(cli, ["export-gpt4all", "--gguf", str(bad), "--models-dir", str(tmp_path)])
     assert result.exit_code != 0
-    assert "not a readable GGUF" in str(result.exception) or "not a readable GGUF" in result.output
+    assert "not a GGUF file" in str(result.exception) or "not a GGUF file" in result.output
 
 
 def test_profile_build_adapter_exported_q4_0(tiny_llama_dir: Path, tmp_path: Path) -> None:
@@ -331,7 +334,7 @@ def test_defaults_follow_the_apps_settings(
     smollm2_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No --models-dir / --settings: GPT4All.ini where Qt keeps it, the folder the app uses."""
-    if g4a.sys.platform.startswith("win") or g4a.sys.platform == "darwin":
+    if sys.platform.startswith("win") or sys.platform == "darwin":
         pytest.fail("this test pins Linux/XDG paths")  # CI runs Linux
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
@@ -364,3 +367,144 @@ def test_group_edge_cases() -> None:
     assert two == b"[model-x.gguf]\na=1\nc=3\n\n[o]\nb=2\n\n"
     with pytest.raises(ValueError):
         g4a.QtIni(b"").set_group("", {"k": "v"})
+
+
+# ------------------------------------------------------------------------------------------ app versions
+
+
+def _ini_with_version(path: Path, version: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"[General]\nlastVersionStarted={version}\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("version", "fmt", "keys", "gone"),
+    [
+        ("3.4.2", "legacy", ("promptTemplate", "systemPrompt"), ("chatTemplate", "systemMessage")),
+        ("3.6.1", "jinja2cpp", ("chatTemplate", "systemMessage"), ("promptTemplate", "systemPrompt")),
+        ("3.10.0", "minja", ("chatTemplate", "systemMessage"), ("promptTemplate", "systemPrompt")),
+    ],
+)
+def test_settings_follow_the_installed_version(
+    smollm2_gguf: Path, tmp_path: Path, version: str, fmt: str, keys: tuple[str, str], gone: tuple[str, str]
+) -> None:
+    """lastVersionStarted says which keys the app reads; the others are removed (3.5+ refuses a
+    Jinja chat while legacy keys are present)."""
+    ini = _ini_with_version(tmp_path / "G.ini", version)
+    ini.write_text(ini.read_text() + "[model-m.q4_1.gguf]\nchatTemplate=old\npromptTemplate=old\n")
+    result = g4a.export_gpt4all(gguf=smollm2_gguf, name="m", models_dir=tmp_path / "models", settings_file=ini,
+                                system=SYSTEM, chat_family="chatml")  # fmt: skip
+    assert (result.settings_format, result.app_version) == (fmt, version)
+    items = g4a.QtIni(ini.read_bytes()).items(result.group)
+    assert all(k in items for k in keys) and not any(k in items for k in gone)
+    qs = _qsettings(ini)
+    if fmt == "legacy":
+        assert qs.value(f"{result.group}/promptTemplate") == (
+            "<|im_start|>user\n%1<|im_end|>\n<|im_start|>assistant\n%2<|im_end|>\n"
+        )
+        assert qs.value(f"{result.group}/systemPrompt") == f"<|im_start|>system\n{SYSTEM}<|im_end|>\n"
+    else:
+        assert qs.value(f"{result.group}/systemMessage") == SYSTEM
+        assert qs.value(f"{result.group}/chatTemplate") == result.chat_template
+    # --gpt4all-version wins over the file
+    again = g4a.export_gpt4all(gguf=smollm2_gguf, name="m", models_dir=tmp_path / "models", settings_file=ini,
+                               system=SYSTEM, gpt4all_version="3.0.0")  # fmt: skip
+    assert again.settings_format == "legacy"
+
+
+def test_unknown_and_unsupported_versions(smollm2_gguf: Path, tmp_path: Path) -> None:
+    result = g4a.export_gpt4all(
+        gguf=smollm2_gguf, name="m", models_dir=tmp_path / "m", settings_file=tmp_path / "G.ini"
+    )
+    assert result.settings_format == "minja" and result.app_version == ""
+    assert any("version is unknown" in c and "--gpt4all-version" in c for c in result.changes)
+    ini = _ini_with_version(tmp_path / "old" / "G.ini", "2.7.5")
+    with pytest.raises(FwyyError, match=r"GPT4All 2\.7\.5 is not supported"):
+        g4a.export_gpt4all(gguf=smollm2_gguf, name="m", models_dir=tmp_path / "m2", settings_file=ini)
+    assert not (tmp_path / "m2").exists()  # refused before any file was written
+
+
+@pytest.mark.parametrize("family", ["chatml", "llama3"])
+def test_legacy_template_replays_the_jinja_prompt(family: str) -> None:
+    """GPT4All 3.0-3.4 feeds systemPrompt, then per turn the template up to %2 (with %1 = the
+    message), the answer, and what follows %2. Replayed, that is the family Jinja's text."""
+    template, bos, eos = g4a.prompts._family_template(family)
+    tmpl, system_raw, note = g4a.legacy_prompt(template, SYSTEM, bos=bos, eos=eos)
+    assert note == "" and tmpl.count("%1") == 1 and tmpl.count("%2") == 1
+    turns = [("Is chmod 777 safe?", "Analysis: no.\nLabel: high"), ("And 755?", None)]
+    fed = system_raw
+    for user, answer in turns:
+        before, after = tmpl.split("%2")
+        fed += before.replace("%1", user)
+        if answer is not None:
+            fed += answer + after
+    messages = [{"role": "system", "content": SYSTEM}]
+    for user, answer in turns:
+        messages.append({"role": "user", "content": user})
+        if answer is not None:
+            messages.append({"role": "assistant", "content": answer})
+    want = g4a.prompts._render(template, messages, generation=True, bos=bos, eos=eos).removeprefix(bos)
+    assert fed == want
+
+
+def test_legacy_placeholder_in_the_system_message_is_refused() -> None:
+    template, bos, eos = g4a.prompts._family_template("chatml")
+    with pytest.raises(FwyyError, match="contains '%1'"):
+        g4a.legacy_prompt(template, "use %1 here", bos=bos, eos=eos)
+
+
+@pytest.mark.parametrize("family", ["chatml", "llama3", "mistral"])
+def test_family_templates_avoid_what_jinja2cpp_lacks(family: str) -> None:
+    """GPT4All 3.5-3.7 render chatTemplate with Jinja2Cpp, which lacks list slicing, `is not none`,
+    loop controls, and `{{ 'x'}}` (a quote right before }}) (gpt4all-chat/src/jinja_replacements.cpp);
+    GPT4All swaps templates only when they are a GGUF's own. fwyy's use none of these."""
+    import re
+
+    template = g4a.prompts._family_template(family)[0]
+    assert not re.search(r"\[\s*-?\d*\s*:\s*-?\d*\s*\]", template), "list slicing"
+    assert "is not none" not in template
+    assert not re.search(r"{%-?\s*(break|continue)\b", template)
+    assert not re.search(r"['\"]-?}}", template), "a quote right before }}"
+
+
+# ------------------------------------------------------------------------------------------ names and files
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "", " lead", "x\ny", "evil\\dir"])
+def test_names_are_checked_before_any_path(smollm2_gguf: Path, tmp_path: Path, name: str) -> None:
+    with pytest.raises(FwyyError, match="cannot name a GPT4All model"):
+        g4a.export_gpt4all(
+            gguf=smollm2_gguf, name=name, models_dir=tmp_path / "models", settings_file=tmp_path / "G.ini"
+        )
+    assert not (tmp_path / "models").exists() and not (tmp_path / "G.ini").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_brackets_in_a_name_reach_qt_and_the_terminal(smollm2_gguf: Path, tmp_path: Path) -> None:
+    ini = tmp_path / "G.ini"
+    result = g4a.export_gpt4all(gguf=smollm2_gguf, name="fwyy [test]", models_dir=tmp_path / "models",
+                                settings_file=ini, system="s")  # fmt: skip
+    assert result.group == "model-fwyy [test].q4_1.gguf"
+    assert b"[model-fwyy%20%5Btest%5D.q4_1.gguf]" in ini.read_bytes()
+    assert _qsettings(ini).value("model-fwyy [test].q4_1.gguf/systemMessage") == "s"
+    res = CliRunner().invoke(cli, ["export-gpt4all", "--gguf", str(smollm2_gguf), "--name", "fwyy [test]",
+                                   "--models-dir", str(tmp_path / "models"), "--settings", str(ini), "--no-verify"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "[model-fwyy [test].q4_1.gguf]" in res.output
+
+
+def test_hostile_gguf_fails_fast(tmp_path: Path) -> None:
+    """A GGUF header declaring a 2^40-element array: a clear error at once, no allocation."""
+    import struct
+    import time
+
+    bad = tmp_path / "huge.gguf"
+    key = b"tokenizer.ggml.tokens"
+    bad.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(key)) + key
+                    + struct.pack("<IIQ", 9, 0, 1 << 40))  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(FwyyError, match=str(bad.name)):
+        g4a.export_gpt4all(gguf=bad, name="x", models_dir=tmp_path / "m", settings_file=tmp_path / "G.ini")
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "m" / "x.unknown.gguf").exists()

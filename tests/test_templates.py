@@ -277,7 +277,7 @@ def test_system_prompt_names_the_report_format(lang: str) -> None:
     # Short, for 512-token training sequences (SmolLM2 spends ~130 tokens on the English one).
     assert len(prompt) < (260 if lang == "zh" else 600)
     # It refuses attack tooling.
-    assert ("拒绝" in prompt) if lang == "zh" else ("refuse" in prompt)
+    assert ("不编写攻击工具" in prompt) if lang == "zh" else ("write attack tools" in prompt)
 
 
 def test_system_prompt_rejects_unknown_language() -> None:

@@ -48,6 +48,13 @@ from fwyy_ollama.cli.common import (
     "--out", "out_dir", default="out", type=click.Path(file_okay=False, path_type=Path), show_default=True
 )
 @click.option(
+    "--gpt4all-version",
+    default=None,
+    metavar="X.Y.Z",
+    help="The GPT4All app version to write settings for (default: the one that last ran with the "
+    "settings file). 3.0-3.4 read promptTemplate/systemPrompt, 3.5+ chatTemplate/systemMessage.",
+)
+@click.option(
     "--verify/--no-verify", default=True, help="Load the result with the gpt4all package if installed."
 )
 @json_option
@@ -61,6 +68,7 @@ def export_gpt4all(
     lang: str | None,
     system: str | None,
     out_dir: Path,
+    gpt4all_version: str | None,
     verify: bool,
     as_json: bool,
 ) -> None:
@@ -83,6 +91,7 @@ def export_gpt4all(
             system=system,
             lang=lang,
             out_dir=out_dir,
+            gpt4all_version=gpt4all_version,
             progress=progress,
         )
     loads: bool | None = None
@@ -103,6 +112,15 @@ def export_gpt4all(
         "quantization", result.quant + ("" if result.gpu_ok else "  (GPT4All runs it on the CPU only)")
     )
     table.add_row("settings", escape(f"{result.settings_file}  [{result.group}]"))
+    table.add_row(
+        "written for",
+        f"GPT4All {result.app_version or '3.5+ (version unknown)'}: "
+        + (
+            "promptTemplate, systemPrompt"
+            if result.settings_format == "legacy"
+            else "chatTemplate, systemMessage"
+        ),
+    )
     table.add_row("source", escape(str(result.source)))
     if loads is not None:
         table.add_row("gpt4all loads it", "[green]yes[/]" if loads else "[red]no[/]")
