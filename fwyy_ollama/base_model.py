@@ -90,8 +90,11 @@ def _convert_gguf(gguf: Path, architecture: str, dest: Path, progress: Progress 
 
     if progress:
         progress(0, 2, f"dequantizing {gguf.name} into an HF model")
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, **_dequant_dtype(gguf))
+    from fwyy_ollama.quiet import quiet_python_stderr
+
+    with quiet_python_stderr():  # transformers' own tqdm bars: fwyy reports this step itself
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, **_dequant_dtype(gguf))
     # The GGUF loader dequantizes to plain float tensors but still tags the model as GGUF-quantized,
     # which save_pretrained refuses; the weights themselves are ordinary, so drop the tag.
     model.hf_quantizer = None
@@ -111,7 +114,8 @@ def _convert_gguf(gguf: Path, architecture: str, dest: Path, progress: Progress 
     if progress:
         progress(1, 2, "saving the base model")
     with atomic_dir(dest) as tmp:
-        model.save_pretrained(tmp)
+        with quiet_python_stderr():  # "Writing model shards" bar
+            model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         _drop_unused(tmp / "tokenizer.json", unused)
         stat = gguf.stat()

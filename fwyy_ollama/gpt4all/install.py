@@ -8,11 +8,10 @@ GPT4All's model folder.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,31 +348,12 @@ def write_settings(
 # ---------------------------------------------------------------------------------------- checking
 
 
-@contextlib.contextmanager
-def _quiet_fds() -> Iterator[None]:
-    """Silence file descriptors 1 and 2 for the duration: gpt4all's C++ backend prints its dlopen
-    attempts and llama.cpp's load log there, below Python, where redirect_stdout cannot reach."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-
-
 def check_loads(gguf: str | os.PathLike[str], *, n_ctx: int = 512) -> bool:
     """True when gpt4all's own llama.cpp loads the file (it only logs on failure, never raises)."""
     require("gpt4all", "gpt4all", "Checking a GPT4All export")
-    with _quiet_fds():
+    from fwyy_ollama.quiet import quiet_fds
+
+    with quiet_fds():  # gpt4all prints its dlopen attempts and llama.cpp's load log on fds 1/2
         from gpt4all._pyllmodel import LLModel
 
         # gpt4all itself asks for "kompute" with no GPU initialised when device="cpu" (macOS: "cpu").
