@@ -270,6 +270,7 @@ class LocalBackend(Backend):
             self._llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError) as exc:
             raise FwyyError(f"{path}: llama.cpp could not load this GGUF: {exc}") from None
+        self._grammar_hook = _GrammarResamplingHook.install(self._llm)
         template = self._llm.metadata.get("tokenizer.chat_template")
         self._eos_text = _token_text(self._llm, self._llm.token_eos())
         if template:
@@ -403,8 +404,144 @@ class LocalBackend(Backend):
     def close(self) -> None:
         llm = getattr(self, "_llm", None)
         if llm is not None:
+            llm.__dict__.pop("_init_sampler", None)  # the hook refers back to the Llama
             llm.close()
             self._llm = None  # type: ignore[assignment]
+
+
+class _GrammarResampler:
+    """Grammar-constrained sampling that checks one token per step, not the whole vocabulary.
+
+    llama-cpp-python puts the grammar sampler before top-k/greedy, so every generated token runs
+    all 49k-151k vocabulary entries through the grammar (measured 10x slower than free decoding).
+    This does what llama.cpp's common/sampling.cpp does instead: the ordinary chain (penalties,
+    greedy or top-k/top-p/min-p/temperature/dist) picks a token from the raw logits; the grammar
+    checks only that token; only when it refuses it is the grammar applied to every candidate and
+    the chain run again on what is left. Greedy decoding picks the same token either way (the
+    arg-max of the allowed tokens); sampling draws from the same allowed set.
+
+    It stands in for `llama_cpp._internals.LlamaSampler` as `Llama._sampler` (`sample(ctx, idx)`,
+    `close()`), so `create_completion` keeps its stop strings, streaming and end-of-generation.
+    """
+
+    def __init__(self, llm: Any, chain: Any, grammar: Any) -> None:
+        import ctypes
+
+        import llama_cpp
+        import numpy as np
+
+        self._chain = chain  # internals.LlamaSampler without the grammar; freed with this object
+        self._grammar = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        if not self._grammar:
+            chain.close()
+            raise FwyyError(f"{llm.model_path}: llama.cpp could not parse the grammar")
+        self.sampled = 0
+        """Tokens sampled under the grammar."""
+        self.resampled = 0
+        """Of those, how many the grammar refused first (sampled again from the allowed set)."""
+        self._n_vocab = llm.n_vocab()
+        self._data = (llama_cpp.llama_token_data * self._n_vocab)()
+        self._view = np.ctypeslib.as_array(self._data)  # fields id, logit, p over the same memory
+        self._ids = np.arange(self._n_vocab, dtype=self._view["id"].dtype)
+        self._data_p = ctypes.cast(self._data, llama_cpp.llama_token_data_p)
+        self._array = llama_cpp.llama_token_data_array()
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_p = ctypes.cast(self._one, llama_cpp.llama_token_data_p)
+        self._one_array = llama_cpp.llama_token_data_array()
+        self._ref = ctypes.byref
+        self._free = llama_cpp.llama_sampler_free  # no import in __del__ at interpreter exit
+
+    def _candidates(self, ctx: Any, idx: int) -> Any:
+        """Every token with its logit (the array the samplers may sort or shrink: reset each time)."""
+        import llama_cpp
+        import numpy as np
+
+        logits = llama_cpp.llama_get_logits_ith(ctx.ctx, idx)
+        self._view["id"] = self._ids
+        self._view["logit"] = np.ctypeslib.as_array(logits, shape=(self._n_vocab,))
+        self._view["p"] = 0.0
+        arr = self._array
+        arr.data = self._data_p
+        arr.size = self._n_vocab
+        arr.selected = -1
+        arr.sorted = False
+        return arr
+
+    def _allowed(self, token: int) -> bool:
+        """Whether the grammar, in its present state, allows `token` next."""
+        import llama_cpp
+
+        one = self._one[0]
+        one.id, one.logit, one.p = token, 1.0, 0.0
+        arr = self._one_array
+        arr.data, arr.size, arr.selected, arr.sorted = self._one_p, 1, -1, False
+        llama_cpp.llama_sampler_apply(self._grammar, self._ref(arr))
+        return one.logit != float("-inf")
+
+    def sample(self, ctx: Any, idx: int = -1) -> int:
+        import llama_cpp
+
+        arr = self._candidates(ctx, idx)
+        llama_cpp.llama_sampler_apply(self._chain.sampler, self._ref(arr))
+        token = int(arr.data[arr.selected].id)
+        if not self._allowed(token):
+            self.resampled += 1
+            arr = self._candidates(ctx, idx)
+            llama_cpp.llama_sampler_apply(self._grammar, self._ref(arr))
+            llama_cpp.llama_sampler_apply(self._chain.sampler, self._ref(arr))
+            token = int(arr.data[arr.selected].id)
+        self.sampled += 1
+        llama_cpp.llama_sampler_accept(self._grammar, token)
+        llama_cpp.llama_sampler_accept(self._chain.sampler, token)
+        return token
+
+    def close(self) -> None:
+        grammar, self._grammar = getattr(self, "_grammar", None), None
+        if grammar:
+            self._free(grammar)
+        chain = getattr(self, "_chain", None)
+        if chain is not None:
+            chain.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class _GrammarResamplingHook:
+    """Replaces `Llama._init_sampler` on one Llama: a sampler with a grammar becomes a
+    `_GrammarResampler` around the ordinary chain; anything else is llama-cpp-python's own.
+
+    `enabled = False` gives llama-cpp-python's own (slow) grammar sampling back, which the tests
+    and benchmarks/constrained_decoding.py compare against.
+    """
+
+    def __init__(self, llm: Any, original: Any) -> None:
+        self._llm = llm
+        self._original = original
+        self.enabled = True
+        self.last: _GrammarResampler | None = None
+        """The sampler of the latest constrained generation (its counts), for tests and benchmarks."""
+
+    @classmethod
+    def install(cls, llm: Any) -> _GrammarResamplingHook | None:
+        """Hook `llm`; None on a llama-cpp-python without `_init_sampler` (the slow path stays)."""
+        original = getattr(llm, "_init_sampler", None)
+        if original is None:
+            return None
+        hook = cls(llm, original)
+        llm._init_sampler = hook
+        return hook
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        grammar = kwargs.get("grammar")
+        plain = kwargs.get("logits_processor") is None and not kwargs.get("mirostat_mode")
+        if args or grammar is None or not self.enabled or not plain:
+            return self._original(*args, **kwargs)
+        chain = self._original(**{**kwargs, "grammar": None})
+        self.last = _GrammarResampler(self._llm, chain, grammar)
+        return self.last
 
 
 def _token_text(llm: Any, token: int) -> str:
