@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jsonschema
@@ -46,7 +47,9 @@ def fwyy(
     *args: str, stdin: bytes | None = None, host: str = "http://127.0.0.1:9"
 ) -> subprocess.CompletedProcess:
     env = dict(os.environ, OLLAMA_HOST=host, OMP_NUM_THREADS="1", COLUMNS="200")
-    return subprocess.run([FWYY, *args], input=stdin, capture_output=True, env=env, timeout=300)
+    # An empty working folder: a build the developer made in ./out must not become the default model.
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([FWYY, *args], input=stdin, capture_output=True, env=env, timeout=300, cwd=cwd)
 
 
 def as_json(proc: subprocess.CompletedProcess) -> dict:

@@ -98,6 +98,7 @@ def spawn(home: Path, *args: str, timeout: float = 120) -> tuple[Term, str]:
         encoding="utf-8",
         timeout=timeout,
         dimensions=(40, 110),
+        cwd=str(home.parent),  # not the checkout: a build in ./out must not become the default model
     )
     term = Term(child)
     banner = term.prompt(timeout)
