@@ -1,0 +1,127 @@
+"""Quick judgment figures for recipe tuning on a GPU: batched greedy answers in transformers.
+
+`fwyy eval` is the measurement users run (the GGUF through llama.cpp, constrained decoding); it
+asks one item at a time, which is right for a CPU and slow for comparing recipes. This script asks
+the same prompts (fwyy_ollama.analysis.build_messages, the adapter's chat template) in batches on
+the GPU, unconstrained, and prints safe-vs-risky accuracy, risky-class F1, 5-way accuracy where a
+severity is known, and format compliance, per data file and category:
+
+    python benchmarks/device/hf_eval.py --base BASE_DIR --adapter ADAPTER_DIR \
+        --data train/data/realworld.eval.jsonl --data train/data/security.eval.jsonl --lang en
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+def load_items(path: Path, lang: str) -> list[dict]:
+    """(input, category, risky, label) from either eval format; Alpaca records of another language are skipped."""
+    from fwyy_ollama.dataset.records import load_records, record_category, record_label, record_lang
+
+    first = json.loads(path.open(encoding="utf-8").readline())
+    if "output" not in first:
+        items = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+        return [{"input": i["input"], "category": i["category"], "risky": i["risky"], "label": i["label"]} for i in items]
+    out = []
+    for r in load_records(path):
+        if record_lang(r) != lang:
+            continue
+        label = record_label(r).value
+        out.append({"input": r["input"], "category": record_category(r), "risky": label != "safe", "label": label})
+    return out
+
+
+def metrics(rows: list[dict]) -> dict:
+    n = len(rows)
+    parsed = [r for r in rows if r["pred"] is not None]
+    correct = sum(1 for r in rows if r["pred"] is not None and (r["pred"] != "safe") == r["risky"])
+    tp = sum(1 for r in rows if r["pred"] not in (None, "safe") and r["risky"])
+    fp = sum(1 for r in rows if r["pred"] not in (None, "safe") and not r["risky"])
+    fn = sum(1 for r in rows if r["pred"] in (None, "safe") and r["risky"])
+    p = tp / (tp + fp) if tp + fp else 0.0
+    rc = tp / (tp + fn) if tp + fn else 0.0
+    known = [r for r in rows if r["label"]]
+    return {
+        "n": n,
+        "binary_acc": correct / n if n else 0.0,
+        "risky_f1": 2 * p * rc / (p + rc) if p + rc else 0.0,
+        "precision": p,
+        "recall": rc,
+        "five_way_acc": sum(1 for r in known if r["pred"] == r["label"]) / len(known) if known else None,
+        "format": len(parsed) / n if n else 0.0,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--adapter")
+    ap.add_argument("--data", action="append", required=True)
+    ap.add_argument("--lang", default="en")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--max-new-tokens", type=int, default=256)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fwyy_ollama.analysis import build_messages
+    from fwyy_ollama.report import ReportFormatError, parse_report
+
+    tok_dir = args.adapter or args.base
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(args.base, torch_dtype=torch.bfloat16).cuda().eval()
+    if args.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.adapter).merge_and_unload()
+    results = {}
+    for data in args.data:
+        items = load_items(Path(data), args.lang)
+        prompts = [
+            tok.apply_chat_template(build_messages(i["input"], args.lang), tokenize=False, add_generation_prompt=True)
+            for i in items
+        ]
+        started = time.perf_counter()
+        for start in range(0, len(items), args.batch):
+            batch = tok(prompts[start : start + args.batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = {k: v.cuda() for k, v in batch.items()}
+            with torch.no_grad():
+                out = model.generate(**batch, max_new_tokens=args.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+            for j, seq in enumerate(out):
+                text = tok.decode(seq[batch["input_ids"].shape[1] :], skip_special_tokens=True)
+                item = items[start + j]
+                item["answer"] = text
+                try:
+                    item["pred"] = parse_report(text).label.value
+                except ReportFormatError:
+                    item["pred"] = None
+        seconds = time.perf_counter() - started
+        by_cat = defaultdict(list)
+        for i in items:
+            by_cat[i["category"]].append(i)
+        res = {"all": metrics(items), **{c: metrics(v) for c, v in sorted(by_cat.items())}, "seconds": seconds}
+        results[Path(data).name] = res
+        print(Path(data).name, f"{seconds:.1f}s")
+        for k, v in res.items():
+            if isinstance(v, dict):
+                print(f"  {k:8s} " + " ".join(f"{m}={x:.3f}" if isinstance(x, float) else f"{m}={x}" for m, x in v.items()))
+        if args.out:
+            Path(args.out).with_suffix(f".{Path(data).stem}.answers.jsonl").write_text(
+                "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items)
+            )
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
