@@ -35,6 +35,7 @@ SEED = 20261202
 TRAIN_FILE = "corpora.train.jsonl"
 REALWORLD_FILE = "realworld.eval.jsonl"
 GENERATED_EVAL = "security.eval.jsonl"
+GENERATED_TRAIN = "security.train.jsonl"
 TRAIN_CAP = 700
 """Training items per category and verdict at most (before the two languages double them)."""
 REALWORLD_CAP = 60
@@ -136,7 +137,11 @@ def assemble(out_dir: Path, *, progress: Progress | None = None, seed: int = SEE
     generated_eval = out_dir / GENERATED_EVAL
     if generated_eval.is_file():
         taken.update(skeleton(r["input"]) for r in load_records(generated_eval))
-    realworld = _capped(_dedupe(by_role["realworld"], taken), REALWORLD_CAP, rng)
+    # A real-world input the generator also trains on (e.g. `admin'--`) is no longer held out.
+    generated_train = out_dir / GENERATED_TRAIN
+    trained = {skeleton(r["input"]) for r in load_records(generated_train)} if generated_train.is_file() else set()
+    realworld = _capped(_dedupe(by_role["realworld"], taken | trained), REALWORLD_CAP, rng)
+    taken.update(skeleton(item.text) for item in realworld)
     before = len(by_role["train"])
     # A risky item whose source gives no severity and whose technique explain.py cannot name would
     # be taught as "looks like an attack": a guess, not an analysis. It stays out of training.
