@@ -559,3 +559,18 @@ def test_old_import_path_still_works() -> None:
     from fwyy_ollama.evaluate import evaluate, markdown_table, plot
 
     assert evaluate is ev.evaluate and markdown_table is ev.markdown_table and plot is ev.plot
+
+
+def test_an_over_long_line_is_refused_unread(tmp_path: Path) -> None:
+    """The eval reads hostile files through the dataset's bounded line reader, in both formats."""
+    from fwyy_ollama.dataset.records import MAX_LINE_BYTES
+
+    good = json.dumps({"input": "x", "category": "sqli", "risky": True})
+    huge = json.dumps({"input": "y" * (MAX_LINE_BYTES + 1), "category": "sqli", "risky": True})
+    path = tmp_path / "rw.jsonl"
+    path.write_text(good + "\n" + huge + "\n")
+    with pytest.raises(FwyyError, match=rf"rw.jsonl:2: size: line longer than {MAX_LINE_BYTES} bytes"):
+        ev.load_items(path)
+    path.write_text(huge + "\n")
+    with pytest.raises(FwyyError, match=rf"rw.jsonl:1: line longer than {MAX_LINE_BYTES} bytes"):
+        ev.load_items(path)

@@ -105,8 +105,10 @@ def iter_bounded_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tu
         yield number, None
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, text, error) for each line; a line that is not UTF-8, or too long, gets an error."""
+def iter_text_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text, error) for each line; a line that is not UTF-8, or too long, gets an error.
+
+    Every JSONL reader of untrusted files goes through it, so none holds an unbounded line."""
     with open(path, "rb") as fh:
         for number, raw in iter_bounded_lines(fh):
             if raw is None:
@@ -128,7 +130,7 @@ def scan_file(path: str | Path) -> tuple[list[Record], list[Problem]]:
     problems: list[Problem] = []
     if path.suffix == ".json":
         return _scan_json_array(path)
-    for number, text, error in _iter_lines(path):
+    for number, text, error in iter_text_lines(path):
         if error:
             field = "size" if error.startswith("line longer") else "encoding"
             problems.append(Problem(name, number, field, error))

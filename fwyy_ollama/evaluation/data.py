@@ -84,27 +84,27 @@ def detect_format(path: Path) -> str:
     """alpaca or realworld, from the first non-blank line (a .json file is Alpaca's array form)."""
     if path.suffix == ".json":
         return ALPACA
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise FwyyError(f"{path}:{number}: encoding: not UTF-8 ({exc.reason})") from None
-            except json.JSONDecodeError as exc:
-                raise FwyyError(
-                    f"{path}:{number}: json: not valid JSON ({exc.msg} at column {exc.colno})"
-                ) from None
-            if isinstance(value, dict) and ("instruction" in value or "output" in value):
-                return ALPACA
-            if isinstance(value, dict) and ("risky" in value or "category" in value):
-                return REALWORLD
-            raise FwyyError(
-                f"{path}:{number}: cannot tell the eval format: expected an Alpaca record "
-                "(instruction, input, output) or a real-world item (input, category, risky, label, "
-                "source, license)"
-            )
+    from fwyy_ollama.dataset.records import iter_text_lines
+
+    for number, text, error in iter_text_lines(path):
+        if error:
+            raise FwyyError(f"{path}:{number}: {error}")
+        assert text is not None
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FwyyError(f"{path}:{number}: json: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if isinstance(value, dict) and ("instruction" in value or "output" in value):
+            return ALPACA
+        if isinstance(value, dict) and ("risky" in value or "category" in value):
+            return REALWORLD
+        raise FwyyError(
+            f"{path}:{number}: cannot tell the eval format: expected an Alpaca record "
+            "(instruction, input, output) or a real-world item (input, category, risky, label, "
+            "source, license)"
+        )
     raise FwyyError(f"{path}: no records to evaluate")
 
 
@@ -142,33 +142,35 @@ def load_realworld(path: Path) -> list[Item]:
     """The real-world items of a file, or one FwyyError listing every bad line."""
     items: list[Item] = []
     problems: list[str] = []
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                problems.append(f"{path}:{number}: encoding: not UTF-8 ({exc.reason} at byte {exc.start})")
-                continue
-            except json.JSONDecodeError as exc:
-                problems.append(f"{path}:{number}: json: not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            found = check_realworld(value)
-            if found:
-                problems.extend(f"{path}:{number}: {field}: {problem}" for field, problem in found)
-                continue
-            items.append(
-                Item(
-                    text=value["input"],
-                    category=value["category"],
-                    risky=value["risky"],
-                    gold=value.get("label"),
-                    line=number,
-                    source=value.get("source") or "",
-                    license=value.get("license") or "",
-                )
+    from fwyy_ollama.dataset.records import iter_text_lines
+
+    for number, text, error in iter_text_lines(path):
+        if error:
+            problems.append(f"{path}:{number}: {'size' if error.startswith('line longer') else 'encoding'}: {error}")
+            continue
+        assert text is not None
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{number}: json: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        found = check_realworld(value)
+        if found:
+            problems.extend(f"{path}:{number}: {field}: {problem}" for field, problem in found)
+            continue
+        items.append(
+            Item(
+                text=value["input"],
+                category=value["category"],
+                risky=value["risky"],
+                gold=value.get("label"),
+                line=number,
+                source=value.get("source") or "",
+                license=value.get("license") or "",
             )
+        )
     if problems:
         raise _fail(path, problems)
     return items
