@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.redact import redact_url
 from tests.fake_ollama import FakeOllama, fake_ollama_fixture  # noqa: F401
+from tests.test_ollama import tiny_gguf
 
 SECRET = "s3cr3t-pa55"
 
@@ -88,20 +89,6 @@ def test_daemon_down_error_hides_the_password(monkeypatch: pytest.MonkeyPatch) -
     assert "127.0.0.1:9" in str(info.value)
 
 
-def _tiny_gguf(path: Path) -> Path:
-    import gguf
-    import numpy as np
-
-    writer = gguf.GGUFWriter(str(path), arch="llama")
-    writer.add_file_type(1)
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 def _with_credentials(url: str) -> str:
     return url.replace("http://", f"http://alice:{SECRET}@", 1)
 
@@ -112,7 +99,7 @@ def test_create_result_and_cli_json_hide_the_password(
     from fwyy_ollama.cli import cli
     from fwyy_ollama.ollama_api import create_model
 
-    _tiny_gguf(tmp_path / "tiny.gguf")
+    tiny_gguf(tmp_path / "tiny.gguf")
     (tmp_path / "Modelfile").write_text("FROM ./tiny.gguf\n")
     host = _with_credentials(fake_ollama.host)
     monkeypatch.setenv("OLLAMA_HOST", host)

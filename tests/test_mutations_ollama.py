@@ -17,25 +17,12 @@ from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.ollama_api import create_model
 from tests import fake_ollama as fake_module
 from tests.fake_ollama import FakeOllama, fake_ollama_fixture  # noqa: F401
-
-
-def _tiny_gguf(path: Path) -> Path:
-    import gguf
-    import numpy as np
-
-    writer = gguf.GGUFWriter(str(path), arch="llama")
-    writer.add_file_type(1)
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+from tests.test_ollama import tiny_gguf
 
 
 @pytest.fixture
 def modelfile(tmp_path: Path) -> Path:
-    _tiny_gguf(tmp_path / "tiny.gguf")
+    tiny_gguf(tmp_path / "tiny.gguf")
     (tmp_path / "Modelfile").write_text("FROM ./tiny.gguf\n")
     return tmp_path / "Modelfile"
 
