@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,13 @@ class Term:
         assert self.child.exitstatus == 0
 
 
+def _default_sigint() -> None:
+    """A job started in the background by a shell ignores SIGINT and its children inherit that:
+    give the REPL the terminal's default, as a person's shell does, so Ctrl-C tests mean the same
+    wherever pytest runs."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(home: Path, *args: str, timeout: float = 120) -> tuple[Term, str]:
     """Start `fwyy chat` on the local backend; returns the terminal and the banner."""
     env = dict(os.environ)
@@ -98,6 +106,7 @@ def spawn(home: Path, *args: str, timeout: float = 120) -> tuple[Term, str]:
         encoding="utf-8",
         timeout=timeout,
         dimensions=(40, 110),
+        preexec_fn=_default_sigint,
         cwd=str(home.parent),  # not the checkout: a build in ./out must not become the default model
     )
     term = Term(child)
@@ -243,7 +252,13 @@ def test_reports_show_as_panels_coloured_by_label(tmp_path: Path) -> None:
         )
         env.pop("NO_COLOR", None)
         child = pexpect.spawn(
-            FWYY, ["chat", "fwyy-llama3"], env=env, encoding="utf-8", timeout=60, dimensions=(40, 110)
+            FWYY,
+            ["chat", "fwyy-llama3"],
+            env=env,
+            encoding="utf-8",
+            timeout=60,
+            dimensions=(40, 110),
+            preexec_fn=_default_sigint,
         )
         term = Term(child)
         banner = term.prompt()
@@ -279,7 +294,9 @@ def test_reports_show_as_panels_coloured_by_label(tmp_path: Path) -> None:
         assert server.requests_to("/api/chat")[-1].body["messages"][-1]["content"] == "line one\nline two"
 
         # Ctrl-C over Ollama closes the HTTP stream; the next question gets a fresh answer.
-        server.reply = "Lateral movement explained slowly. " * 300  # 30 s of stream: Ctrl-C lands mid-answer even on a loaded machine
+        server.reply = (
+            "Lateral movement explained slowly. " * 300
+        )  # 30 s of stream: Ctrl-C lands mid-answer even on a loaded machine
         server.chunk_delay = 0.1
         term.sendline("slow one")
         term.expect("Lateral movement", timeout=30)
