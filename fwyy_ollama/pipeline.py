@@ -254,6 +254,11 @@ def build(profile: Profile, options: BuildOptions, hooks: StageHooks | None = No
         modelfile_work,
     )
 
+    # The model card (README.md), rendered every build (milliseconds): it shows what is on disk now.
+    from fwyy_ollama.model_card import write_card
+
+    write_card(folder, profile)
+
     # 5. ollama create, when a daemon answers.
     modelfile_path = folder / modelfile_rel
     ollama_command = f"ollama create {profile.name} -f {modelfile_path}"

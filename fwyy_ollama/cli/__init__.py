@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("analyze:analyze", "Analyze one file or stdin and print a four-part report."),
     "export-gpt4all": ("gpt4all:export_gpt4all", "Install a GGUF into GPT4All with its settings."),
     "eval": ("eval:eval_", "Compare models on the eval set: accuracy, F1, format, speed."),
+    "card": ("card:card", "Write a build's Hugging Face model card (README.md) again."),
+    "push": ("push:push", "Share a build on the Hugging Face Hub or an Ollama registry."),
 }
 
 

@@ -109,6 +109,9 @@ def eval_(
             lang=lang,
             progress=progress,
         )
+    from fwyy_ollama.model_card import record_eval
+
+    record_eval(result)  # each build folder evaluated keeps this table for its model card (`fwyy card`)
     if plot_file is not None:
         plot(result, plot_file)
     if as_json:
