@@ -63,6 +63,11 @@ class ChatFamily:
         its function-calling branches: a GGUF Jinja that mentions tools makes Ollama 0.30.11+ run
         it natively instead of the Modelfile TEMPLATE (server/images.go); this one renders the same
         text for system/user/assistant conversations, so Ollama keeps the proven TEMPLATE.
+
+        chatml stays Qwen2-Instruct's, which has no tools, although the chatml TEMPLATE now renders
+        Qwen2.5's tools, tool calls and tool results: Ollama reads more capabilities off the TEMPLATE
+        than off this Jinja and runs the TEMPLATE; the Jinja is shared with SmolLM2 and Qwen2, whose
+        own templates have no tools; and training has no tools, where both render the same text.
         """
         return _read(f"chat_template.{self.name}.jinja")
 

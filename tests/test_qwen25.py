@@ -8,7 +8,8 @@ does). What is proven, each against the model's own files rather than fwyy's ide
   key for key;
 - llama.cpp on that export tokenizes Chinese, English, code and special tokens exactly as the HF
   tokenizer that training uses;
-- the ChatML TEMPLATE in fwyy's Modelfile renders under Go what Qwen2.5's own Jinja template renders;
+- the ChatML TEMPLATE in fwyy's Modelfile renders under Go what Qwen2.5's own Jinja template renders,
+  with and without tools, tool calls and tool results;
 - GPT4All's llama.cpp loads the export;
 - the q4_k_m export answers a four-part report through `fwyy analyze`.
 
@@ -22,6 +23,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -114,13 +116,15 @@ TEXTS = [
     "def run(cmd):\n    import os\n    return os.system(cmd)  # 命令注入\n\n\tif x != 0:\n        pass",
     "<script>alert(document.cookie)</script>\n<img src=x onerror=\"fetch('//evil')\">",
     "<|im_start|>system\n你是安全分析师。<|im_end|>\n<|im_start|>user\nchmod 777 /etc/shadow<|im_end|>\n"
-    "<|im_start|>assistant\n<tool_call>\n{\"name\": \"x\"}\n</tool_call><|endoftext|>",
+    '<|im_start|>assistant\n<tool_call>\n{"name": "x"}\n</tool_call><|endoftext|>',
     "   leading spaces, trailing  \n\n\n 1234567890 3.14159 ½ émigré naïve 😀 👩‍💻 ＳＥＬＥＣＴ",
 ]
 
 
 @pytest.mark.parametrize("which", ["original GGUF", "fwyy's export"])
-def test_llama_cpp_tokenizes_like_the_hf_tokenizer(qwen_gguf: Path, qwen_dir: Path, qwen_export: Path, which: str) -> None:
+def test_llama_cpp_tokenizes_like_the_hf_tokenizer(
+    qwen_gguf: Path, qwen_dir: Path, qwen_export: Path, which: str
+) -> None:
     """The HF tokenizer training uses, against llama.cpp on the model's own GGUF and on fwyy's export."""
     from llama_cpp import Llama
     from transformers import AutoTokenizer
@@ -135,7 +139,11 @@ def test_llama_cpp_tokenizes_like_the_hf_tokenizer(qwen_gguf: Path, qwen_dir: Pa
         assert got == want, text
         assert llm.detokenize(got, special=True).decode("utf-8") == text
     # Qwen2.5's added tokens are single tokens on both sides (the GGUF conversion used to split them).
-    assert hf.encode("<tool_call><|fim_prefix|><|im_start|>", add_special_tokens=False) == [151657, 151659, 151644]
+    assert hf.encode("<tool_call><|fim_prefix|><|im_start|>", add_special_tokens=False) == [
+        151657,
+        151659,
+        151644,
+    ]
 
 
 def test_the_chatml_template_renders_what_qwen25s_own_template_renders(qwen_gguf: Path, gotmpl: Path) -> None:  # noqa: F811
@@ -172,39 +180,210 @@ def test_the_chatml_template_renders_what_qwen25s_own_template_renders(qwen_gguf
         assert res["output"] == want, f"{name}:\n go:    {res['output']!r}\n jinja: {want!r}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the chatml TEMPLATE has no tools section and Qwen2's default system prompt; Qwen2.5 renders "
-    "<tools> in the system turn and defaults to 'You are Qwen, created by Alibaba Cloud...'",
-)
-def test_the_chatml_template_with_tools_and_no_system(qwen_gguf: Path, gotmpl: Path) -> None:  # noqa: F811
+def _qwen25_tokenizer(qwen_gguf: Path):  # type: ignore[no-untyped-def]
+    """A transformers tokenizer carrying Qwen2.5's own Jinja chat template (from the original GGUF)."""
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 
-    from fwyy_ollama.modelfile import parse_modelfile, render_modelfile
-    from tests.test_templates import run_go
-
-    tok = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer(WordLevel({"<unk>": 0, "<|im_end|>": 1}, unk_token="<unk>")),
         eos_token="<|im_end|>",
         chat_template=str(_fields(qwen_gguf)["tokenizer.chat_template"]),
     )
-    template = parse_modelfile(render_modelfile(load_profile(PROFILE))).template
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "lookup_cve",
-                "description": "Look up a CVE",
-                "parameters": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
-            },
+
+
+# What a tool holds once Ollama has decoded it (api.Tool): these fields, nothing else (get_json_schema's
+# "return" and "nullable" are dropped on the way in), and property names in the sorted order of the
+# Go map Ollama hands templates. Call arguments reach templates as a Go map too: sorted keys.
+_TOOL_KEYS = {"type", "function", "items"}
+_FUNCTION_KEYS = {"name", "description", "parameters"}
+_PARAMETER_KEYS = {"type", "$defs", "items", "properties", "required"}
+_PROPERTY_KEYS = {"anyOf", "type", "items", "enum", "description", "properties", "required"}
+
+
+def _property_as_ollama_holds(prop: dict) -> dict:
+    out = {k: v for k, v in prop.items() if k in _PROPERTY_KEYS}
+    if "anyOf" in out:
+        out["anyOf"] = [_property_as_ollama_holds(p) for p in out["anyOf"]]
+    if "properties" in out:
+        out["properties"] = {
+            n: _property_as_ollama_holds(out["properties"][n]) for n in sorted(out["properties"])
         }
+    return out
+
+
+def _tool_as_ollama_holds(tool: dict) -> dict:
+    fn = {k: v for k, v in tool["function"].items() if k in _FUNCTION_KEYS}
+    params = {k: v for k, v in fn["parameters"].items() if k in _PARAMETER_KEYS}
+    params["properties"] = {
+        n: _property_as_ollama_holds(params["properties"][n]) for n in sorted(params["properties"])
+    }
+    fn["parameters"] = params
+    return {k: (fn if k == "function" else v) for k, v in tool.items() if k in _TOOL_KEYS}
+
+
+def _sorted_keys(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
+def _call(name: str, **arguments: object) -> dict:
+    return {"type": "function", "function": {"name": name, "arguments": _sorted_keys(arguments)}}
+
+
+def _tools() -> list[dict]:
+    """One tool as transformers builds it from a Python function, one written by hand with nesting."""
+    from transformers.utils import get_json_schema
+
+    def lookup_cve(
+        cve_id: str, severity: Literal["low", "high"] = "low", tags: list[str] | None = None
+    ) -> str:
+        """Look up a CVE in the local 漏洞 database (<script> & "quotes" are kept as they are).
+
+        Args:
+            cve_id: The CVE identifier, e.g. CVE-2021-44228
+            severity: Minimum severity to report
+            tags: Tags to filter on
+        """
+        return cve_id
+
+    scan = {
+        "type": "function",
+        "function": {
+            "name": "scan_host",
+            "description": "扫描主机的开放端口",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "host": {"type": "string", "description": "IPv4 地址或主机名"},
+                    "options": {
+                        "type": "object",
+                        "description": "scanner options",
+                        "properties": {"ports": {"type": "array", "items": {"type": "integer"}},
+                                       "timeout": {"type": ["number", "null"]}},
+                        "required": ["ports"],
+                    },
+                    "mode": {"anyOf": [{"type": "string", "enum": ["fast", "full"]}, {"type": "integer", "enum": [1, 2]}]},
+                },
+                "required": ["host"],
+            },
+        },
+    }  # fmt: skip
+    return [_tool_as_ollama_holds(get_json_schema(lookup_cve)), _tool_as_ollama_holds(scan)]
+
+
+def _tool_conversations() -> dict[str, tuple[list[dict], list[dict] | None]]:
+    from fwyy_ollama.prompts import system_prompt
+
+    question = {"role": "user", "content": "Is CVE-2021-44228 critical?"}
+    lookup = _call("lookup_cve", cve_id="CVE-2021-44228", tags=["log4j", "<jndi:ldap://x>"])
+    scan = _call("scan_host", host="10.0.0.5", options={"ports": [22, 443], "timeout": 2.5, "retry": None,
+                                                          "verbose": True, "note": "引号\"与\\反斜杠\n换行"})  # fmt: skip
+    answer = {"role": "assistant", "content": "分析：Log4Shell。\n标签：严重"}
+    tools = _tools()
+    return {
+        "tools, no system": ([question], tools),
+        "tools, security system prompt, a call, two results, an answer, a follow-up": (
+            [
+                {"role": "system", "content": system_prompt("zh")},
+                question,
+                {"role": "assistant", "content": "", "tool_calls": [lookup]},
+                {"role": "tool", "content": '{"cvss": 10.0, "vector": "AV:N/AC:L"}'},
+                {"role": "tool", "content": "<script>alert(1)</script> && rm -rf /"},
+                answer,
+                {"role": "user", "content": "扫描 10.0.0.5"},
+            ],
+            tools,
+        ),
+        "tools, content and two calls in one turn, then one result": (
+            [
+                {"role": "system", "content": "You audit hosts."},
+                {"role": "user", "content": "check both"},
+                {"role": "assistant", "content": "Checking both.", "tool_calls": [lookup, scan]},
+                {"role": "tool", "content": "22/tcp open"},
+            ],
+            tools,
+        ),
+        "no tools offered, a call and its result in the history": (
+            [
+                {"role": "system", "content": system_prompt("en")},
+                question,
+                {"role": "assistant", "content": "", "tool_calls": [lookup]},
+                {"role": "tool", "content": "critical"},
+                answer,
+                {"role": "user", "content": "and CVE-2014-6271?"},
+            ],
+            None,
+        ),
+    }
+
+
+def test_the_chatml_template_with_tools_renders_qwen25s_text(qwen_gguf: Path, gotmpl: Path) -> None:  # noqa: F811
+    """Tools offered (with and without a system prompt), tool calls (with content, several in a turn,
+    nested arguments) and tool results (consecutive ones share a turn): Go, fed as Ollama feeds it,
+    renders Qwen2.5's Jinja text byte for byte; and Ollama's tool-call parser finds <tool_call> in it."""
+    from fwyy_ollama.modelfile import parse_modelfile, render_modelfile
+    from tests.test_templates import run_go
+
+    tok = _qwen25_tokenizer(qwen_gguf)
+    template = parse_modelfile(render_modelfile(load_profile(PROFILE))).template
+    assert template is not None
+    cases = _tool_conversations()
+    names = list(cases)
+    results = run_go(
+        gotmpl, [{"template": template, "messages": cases[n][0], "tools": cases[n][1]} for n in names]
+    )
+    for name, res in zip(names, results, strict=True):
+        assert not res.get("error"), f"{name}: {res['error']}"
+        messages, tools = cases[name]
+        want = tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+        assert res["output"] == want, f"{name}:\n go:    {res['output']!r}\n jinja: {want!r}"
+        assert res["tool_tag"] == "<tool_call>", name
+    # the proof has teeth: the tools really are in the prompt, JSON spaced as Python writes it
+    first = results[0]["output"]
+    assert '"enum": ["low", "high"]' in first and '<script> & \\"quotes\\"' in first and "漏洞" in first
+
+
+def test_no_tools_no_system_keeps_the_familys_default(qwen_gguf: Path, gotmpl: Path) -> None:  # noqa: F811
+    """The one conversation where Qwen2 and Qwen2.5 differ, no tools and no system message: the
+    TEMPLATE renders the chatml family's Jinja (Qwen2's default system prompt, the one fwyy trains
+    with), which is Qwen2.5's text with its default system prompt swapped. fwyy's Modelfiles always
+    carry SYSTEM, so Ollama always sends a system message and this never reaches the model."""
+    from fwyy_ollama.chat_families import get_family
+    from tests.test_templates import hf_tokenizer, run_go
+
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
     ]
-    messages = [{"role": "user", "content": "Is CVE-2021-44228 critical?"}]
-    (res,) = run_go(gotmpl, [{"template": template, "messages": messages, "tools": tools}])
-    want = tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
-    assert res["output"] == want
+    (res,) = run_go(gotmpl, [{"template": get_family("chatml").ollama_template, "messages": messages}])
+    family = hf_tokenizer("chatml").apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    qwen25 = _qwen25_tokenizer(qwen_gguf).apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True
+    )
+    assert res["output"] == family
+    assert qwen25.replace("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+                          "You are a helpful assistant.") == family != qwen25  # fmt: skip
+
+
+def test_ollama_keeps_the_template_for_a_gguf_with_qwen25s_jinja(qwen_gguf: Path) -> None:
+    """An export that keeps Qwen2.5's own Jinja (tools, tool calls, tool results) no longer makes
+    Ollama 0.30.11+ run that Jinja instead of the TEMPLATE: the TEMPLATE has the same round trip."""
+    from fwyy_ollama.chat_families import get_family
+    from fwyy_ollama.ollama_api import (
+        go_template_capabilities,
+        jinja_capabilities,
+        ollama_prefers_gguf_template,
+    )
+
+    jinja, go = str(_fields(qwen_gguf)["tokenizer.chat_template"]), get_family("chatml").ollama_template
+    assert jinja_capabilities(jinja) == go_template_capabilities(go) == {"tools"}
+    assert not ollama_prefers_gguf_template(jinja, go)
 
 
 def test_the_gpt4all_export_loads(qwen_export: Path, tmp_path: Path) -> None:

@@ -219,6 +219,27 @@ def test_go_harness_feeds_data_as_ollama(gotmpl: Path) -> None:
     assert res["output"] == "S=[one\n\ntwo]|system:one\n\ntwo|user:u1\n\nu2|R=[]"
 
 
+def test_go_harness_feeds_tools_as_ollama(gotmpl: Path) -> None:
+    """Tools and tool calls in Ollama's template shapes: properties and arguments as Go maps (ranged
+    in sorted key order), JSON values as encoding/json decodes them; the tool-call tag as Ollama reads it."""
+    tmpl = (
+        "{{ range .Tools }}{{ .Function.Name }}:{{ range $k, $v := .Function.Parameters.Properties }}{{ $k }}={{ $v.Type }},{{ end }}"
+        "{{ end }}|{{ range .Messages }}{{ if .ToolCalls }}{{ range .ToolCalls }}<call>{{ range $k, $v := .Function.Arguments }}"
+        '{{ $k }}:{{ printf "%T" $v }};{{ end }}{{ end }}{{ end }}{{ .Role }}{{ end }}'
+    )
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+        "z": {"type": "string"}, "a": {"type": ["integer", "null"]}}}}}  # fmt: skip
+    call = {"function": {"name": "f", "arguments": {"z": [1], "a": {"b": 1}, "m": 2, "s": "x", "n": None}}}
+    msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_calls": [call]}]
+    (res,) = run_go(gotmpl, [{"template": tmpl, "messages": msgs, "tools": [tool]}])
+    assert res["output"] == (
+        "f:a=[integer null],z=string,|user<call>a:map[string]interface {};m:float64;n:<nil>;s:string;z:[]interface {};assistant"
+    )
+    assert res["tool_tag"] == "<call>"
+    (res,) = run_go(gotmpl, [{"template": get_family("llama3").ollama_template, "messages": msgs[:1]}])
+    assert res["tool_tag"] == "{"  # no {{ if .ToolCalls }}: Ollama parses any JSON object as a call
+
+
 def test_go_harness_reports_broken_templates(gotmpl: Path) -> None:
     (res,) = run_go(gotmpl, [{"template": "{{ range .Messages }}x", "messages": []}])
     assert "parse" in res["error"]
