@@ -41,10 +41,25 @@ TAGS = ("gguf", "ollama", "gpt4all", "security", "lora", "fwyy")
 def yaml_quote(value: object) -> str:
     """`value` as a YAML double-quoted scalar that parses back to str(value), whatever it holds.
 
-    JSON's string syntax is YAML's double-quoted syntax for ASCII; DEL (U+007F), which JSON leaves
-    raw and YAML does not allow, is escaped as well.
+    Only printable ASCII stays as it is; everything else is a \\u or \\U escape (YAML has no
+    surrogate pairs, so a character beyond U+FFFF is one \\U escape). A lone surrogate (a file
+    name that was not UTF-8) becomes U+FFFD: YAML cannot hold it.
     """
-    return json.dumps(str(value), ensure_ascii=True).replace("\x7f", "\\u007f")
+    out = ['"']
+    for ch in str(value):
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")

@@ -366,7 +366,7 @@ def push_ollama(
     import httpx
     import ollama
 
-    from fwyy_ollama.ollama_api import _api, _check_name, _client, host_url, parse_model_name
+    from fwyy_ollama.ollama_api import _api, _check_name, _client, _exists, host_url, parse_model_name
     from fwyy_ollama.redact import redact_url
 
     _check_name(model)
@@ -389,6 +389,11 @@ def push_ollama(
                 if exc.status_code == 404:
                     raise FwyyError(f"no model {source} at {redact_url(url)}", hint="`fwyy ls` lists them") from None
                 raise
+    elif not _exists(client, url, name):
+        raise FwyyError(
+            f"the Ollama daemon at {redact_url(url)} has no model {name} to push",
+            hint="`fwyy ls` lists the daemon's models; push one of them, with --as YOUR-USER/NAME to rename it",
+        )
     statuses: list[str] = []
     report = progress or (lambda *_: None)
     try:

@@ -12,6 +12,26 @@ utils/_http.hf_raise_for_status, hf_api.repo_info / list_repo_tree):
   302 to the "CDN" with X-Linked-Etag / X-Linked-Size, as the Hub does
 - HEAD|GET /cdn/{sha256}  on a second port (another origin, like the real CDN), with Range support
 
+Uploads, as huggingface_hub's create_repo / preupload_lfs_files / create_commit send them (read
+from its hf_api.py, _commit_api.py and lfs.py), with a token that must match `token` (401
+otherwise; a token in `read_only_tokens` gets 403):
+
+- POST /api/repos/create  {name, organization, visibility}: 200 {url}, 409 when it exists
+- POST /api/validate-yaml  the README's front-matter must parse as a YAML mapping (400 otherwise)
+- POST /api/models/{repo}/preupload/{rev}  uploadMode lfs|regular per file, and the oid the repo
+  already holds at that path (so an unchanged file is left out of the commit)
+- POST /{repo}.git/info/lfs/objects/batch  the git-lfs batch API: no `actions` for an object the
+  Hub already stores (the client then sends nothing), else an upload href on the storage origin
+  plus a verify href; objects over `multipart_threshold` get the Hub's multipart form (chunk_size
+  and one presigned URL per part, the href being the completion endpoint)
+- PUT  /storage/{sha256}[/{part}] on the second port (the storage origin, like S3): ETag per part
+- POST /{repo}.git/info/lfs/objects/verify|complete/{sha256}  checks the object arrived whole
+- POST /api/models/{repo}/commit/{rev}  NDJSON: header, file (base64), lfsFile (must be stored)
+
+`fail_upload(sha256, mode)` makes the storage misbehave on the next PUT of that object: "drop"
+reads half the body and hangs up (a dropped connection; huggingface_hub retries it), "refuse"
+answers 400 IncompleteBody as S3 does for a body cut short (not retried: the push stops there).
+
 Errors carry the Hub's X-Error-Code header: 401 GatedRepo for a gated repo without a valid
 token, 404 RepoNotFound / EntryNotFound / RevisionNotFound. `interrupt()` makes the next GET of a
 file drop the connection after some bytes, which is how a dropped connection or a Ctrl-C in the
@@ -44,6 +64,7 @@ class FakeRepo:
     files: dict[str, bytes]
     gated: bool = False
     commit: str = ""
+    private: bool = False
 
     def __post_init__(self) -> None:
         if not self.commit:
@@ -51,6 +72,12 @@ class FakeRepo:
             for name in sorted(self.files):
                 h.update(name.encode() + hashlib.sha256(self.files[name]).digest())
             self.commit = h.hexdigest()
+
+    def recompute_commit(self, parent: str) -> None:
+        h = hashlib.sha1(parent.encode())
+        for name in sorted(self.files):
+            h.update(name.encode() + hashlib.sha256(self.files[name]).digest())
+        self.commit = h.hexdigest()
 
     def is_lfs(self, name: str) -> bool:
         return name.endswith(LFS_SUFFIXES)
@@ -67,6 +94,23 @@ class FakeHub:
     body_bytes: int = 0
     """File bytes sent (resolve and CDN bodies), to tell whether a run downloaded anything."""
     _interrupts: dict[str, int] = field(default_factory=dict)
+    read_only_tokens: set[str] = field(default_factory=set)
+    lfs_objects: dict[str, bytes] = field(default_factory=dict)
+    """LFS objects the storage holds, by sha256 (what an upload added, and every repo's LFS files)."""
+    multipart_threshold: int = 8 << 20
+    part_size: int = 5 << 20
+    commits: list[dict[str, object]] = field(default_factory=list)
+    """Every commit: repo, summary and the paths it wrote."""
+    _upload_faults: dict[str, list[str]] = field(default_factory=dict)
+    _parts: dict[str, dict[int, bytes]] = field(default_factory=dict)
+
+    def fail_upload(self, sha256: str, mode: str = "refuse") -> None:
+        """The next PUT of this object to the storage misbehaves: "drop" or "refuse" (see above)."""
+        self._upload_faults.setdefault(sha256, []).append(mode)
+
+    def uploads(self) -> list[str]:
+        """Storage PUT paths, in order: what a push actually sent."""
+        return [r[1] for r in self.requests if r[0] == "PUT"]
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_repo(self, repo_id: str, files: dict[str, bytes], *, gated: bool = False) -> FakeRepo:
@@ -216,11 +260,20 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._route()
 
+        def do_POST(self) -> None:
+            self._route()
+
+        def do_PUT(self) -> None:
+            self._route()
+
         def _route(self) -> None:
+            self._body_read = False  # one handler serves every request of a kept-alive connection
             url = urlsplit(self.path)
             path = unquote(url.path)
             with hub._lock:
                 hub.requests.append((self.command, path, self.headers.get("Range", "")))
+            if self.command in ("POST", "PUT"):
+                return self._write(path)
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
             if m:
                 return self._info(m.group(1), m.group(2))
@@ -327,5 +380,214 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
             repo, name = found
             self._body(repo.files[name], sha, {}, f"{repo.repo_id}/{name}")
+
+        # -------------------------------------------------------------- uploads
+
+        def _read_body(self, limit: int | None = None) -> bytes:
+            """The request body (Content-Length or chunked); with `limit`, only that much of it.
+            Read once: a second call (an error answered after the body was read) returns b""."""
+            if getattr(self, "_body_read", False):
+                return b""
+            self._body_read = True
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                out = b""
+                while True:
+                    size = int(self.rfile.readline().strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return out
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
+                    if limit is not None and len(out) >= limit:
+                        return out[:limit]
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length if limit is None else min(limit, length))
+
+        def _writer(self, owner: str | None) -> bool:
+            """The token may write (to `owner`); else a 401 or 403 has been sent."""
+            auth = self.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ")
+            if token in hub.read_only_tokens:
+                self._read_body()
+                self._error(403, "Forbidden", f"You don't have the rights to write to the namespace {owner}")
+                return False
+            if auth != f"Bearer {hub.token}":
+                self._read_body()
+                self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
+                return False
+            return True
+
+        def _write(self, path: str) -> None:
+            routes = [
+                (r"/api/repos/create", self._create_repo),
+                (r"/api/validate-yaml", self._validate_yaml),
+                (r"/api/models/([^/]+/[^/]+)/preupload/([^/]+)", self._preupload),
+                (r"/api/models/([^/]+/[^/]+)/commit/([^/]+)", self._commit),
+                (r"/([^/]+/[^/]+)\.git/info/lfs/objects/batch", self._batch),
+                (r"/([^/]+/[^/]+)\.git/info/lfs/objects/(?:verify|complete/([0-9a-f]{64}))", self._verify),
+                (r"/storage/([0-9a-f]{64})(?:/(\d+))?", self._store),
+            ]
+            for pattern, handler in routes:
+                m = re.fullmatch(pattern, path)
+                if m and (self.command == "PUT") == (handler == self._store):
+                    return handler(*m.groups())
+            self._read_body()
+            self._error(404, "NotFound", f"no route for {self.command} {path}")
+
+        def _json_body(self) -> dict[str, object]:
+            try:
+                value = json.loads(self._read_body() or b"{}")
+            except ValueError:
+                value = None
+            return value if isinstance(value, dict) else {}
+
+        def _create_repo(self) -> None:
+            body = self._json_body()
+            owner, name = body.get("organization"), body.get("name")
+            if not self._writer(str(owner)):
+                return
+            repo_id = f"{owner}/{name}"
+            if repo_id in hub.repos:
+                self._send(409, json.dumps({"error": "You already created this model repo", "url": f"{hub.endpoint}/{repo_id}"}).encode(), {"Content-Type": "application/json"})
+                return
+            repo = hub.add_repo(repo_id, {})
+            repo.private = body.get("visibility") == "private" or body.get("private") is True
+            self._json({"url": f"{hub.endpoint}/{repo_id}", "name": repo_id, "id": repo.commit[:24]})
+
+        def _validate_yaml(self) -> None:
+            import yaml
+
+            content = str(self._json_body().get("content", ""))
+            meta: object = {}
+            if content.startswith("---\n"):
+                end = content.find("\n---\n", 4)
+                try:
+                    meta = yaml.safe_load(content[4:end]) if end > 0 else None
+                except yaml.YAMLError as exc:
+                    meta = exc
+            if not isinstance(meta, dict):
+                body = json.dumps({"errors": [{"message": f"Invalid YAML in front-matter: {meta}"}], "warnings": []})
+                self._send(400, body.encode(), {"Content-Type": "application/json", "X-Error-Code": "BadRequest"})
+                return
+            self._json({"errors": [], "warnings": []})
+
+        def _repo_for_write(self, repo_id: str) -> FakeRepo | None:
+            if not self._writer(repo_id.split("/")[0]):
+                return None
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                self._read_body()
+                self._error(404, "RepoNotFound", f"Repository Not Found for url: {self.path}.")
+            return repo
+
+        def _preupload(self, repo_id: str, rev: str) -> None:
+            repo = self._repo_for_write(repo_id)
+            if repo is None:
+                return
+            files = []
+            for f in self._json_body().get("files", []):  # type: ignore[union-attr]
+                path, size = str(f["path"]), int(f["size"])
+                lfs = repo.is_lfs(path) or size > 10 << 20
+                have = repo.files.get(path)
+                oid = None
+                if have is not None:
+                    oid = hashlib.sha256(have).hexdigest() if lfs else git_blob_sha(have)
+                files.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+            self._json({"files": files, "commitOid": repo.commit})
+
+        def _batch(self, repo_id: str) -> None:
+            repo = self._repo_for_write(repo_id)
+            if repo is None:
+                return
+            body = self._json_body()
+            objects = []
+            for o in body.get("objects", []):  # type: ignore[union-attr]
+                oid, size = str(o["oid"]), int(o["size"])
+                entry: dict[str, object] = {"oid": oid, "size": size, "authenticated": True}
+                if oid not in hub.lfs_objects:
+                    verify = {"href": f"{hub.endpoint}/{repo_id}.git/info/lfs/objects/verify", "header": {}}
+                    if size > hub.multipart_threshold:
+                        parts = -(-size // hub.part_size)
+                        header = {"chunk_size": str(hub.part_size)}
+                        header |= {str(i): f"{hub.cdn}/storage/{oid}/{i}" for i in range(1, parts + 1)}
+                        href = f"{hub.endpoint}/{repo_id}.git/info/lfs/objects/complete/{oid}"
+                        entry["actions"] = {"upload": {"href": href, "header": header}, "verify": verify}
+                    else:
+                        entry["actions"] = {"upload": {"href": f"{hub.cdn}/storage/{oid}"}, "verify": verify}
+                objects.append(entry)
+            self._json({"transfer": "basic", "objects": objects})
+
+        def _store(self, oid: str, part: str | None) -> None:
+            faults = hub._upload_faults.get(oid)
+            fault = faults.pop(0) if faults else None
+            if fault == "drop":
+                length = int(self.headers.get("Content-Length") or 0)
+                self._read_body(limit=length // 2)
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            data = self._read_body()
+            if fault == "refuse":
+                xml = b"<Error><Code>IncompleteBody</Code><Message>You did not provide the number of bytes specified by the Content-Length HTTP header.</Message></Error>"
+                self._send(400, xml, {"Content-Type": "application/xml"})
+                return
+            with hub._lock:
+                hub.body_bytes += len(data)
+                if part is None:
+                    hub.lfs_objects[oid] = data
+                else:
+                    hub._parts.setdefault(oid, {})[int(part)] = data
+            self._send(200, b"", {"ETag": f'"{hashlib.md5(data).hexdigest()}"'})
+
+        def _verify(self, repo_id: str, oid: str | None) -> None:
+            body = self._json_body()
+            if oid is not None:  # multipart completion: join the parts in the order given
+                parts = hub._parts.pop(oid, {})
+                numbers = [int(p["partNumber"]) for p in body.get("parts", [])]  # type: ignore[union-attr]
+                if not numbers or any(n not in parts for n in numbers):
+                    self._error(400, "BadRequest", "missing parts")
+                    return
+                data = b"".join(parts[n] for n in sorted(numbers))
+                if hashlib.sha256(data).hexdigest() != oid:
+                    self._error(400, "BadRequest", "sha256 mismatch after completing the multipart upload")
+                    return
+                hub.lfs_objects[oid] = data
+                self._json({"success": True})
+                return
+            oid = str(body.get("oid"))
+            if oid not in hub.lfs_objects or len(hub.lfs_objects[oid]) != body.get("size"):
+                self._error(404, "NotFound", f"object {oid} is not stored")
+                return
+            self._json({"success": True})
+
+        def _commit(self, repo_id: str, rev: str) -> None:
+            repo = self._repo_for_write(repo_id)
+            if repo is None:
+                return
+            import base64
+
+            summary, written = "", []
+            for line in self._read_body().splitlines():
+                item = json.loads(line)
+                key, value = item["key"], item["value"]
+                if key == "header":
+                    summary = value["summary"]
+                elif key == "file":
+                    repo.files[value["path"]] = base64.b64decode(value["content"])
+                    written.append(value["path"])
+                elif key == "lfsFile":
+                    stored = hub.lfs_objects.get(value["oid"])
+                    if stored is None:
+                        self._error(400, "BadRequest", "Your push was rejected because an LFS pointer pointed to a file that does not exist")
+                        return
+                    repo.files[value["path"]] = stored
+                    written.append(value["path"])
+                elif key == "deletedFile":
+                    repo.files.pop(value["path"], None)
+            repo.recompute_commit(repo.commit)
+            hub.commits.append({"repo": repo_id, "summary": summary, "files": written})
+            self._json(
+                {"commitUrl": f"{hub.endpoint}/{repo_id}/commit/{repo.commit}", "commitOid": repo.commit, "success": True, "pullRequestUrl": None}
+            )
 
     return Handler

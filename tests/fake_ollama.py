@@ -6,7 +6,14 @@ codes and error bodies of Ollama's server): blobs by sha256 digest (HEAD 200/404
 digest verification, 400 `digest mismatch`), `/api/create` streaming status lines (GGUF parsing,
 quantizing only F16/BF16/F32 to q8_0/q4_K_S/q4_K_M, layers, manifest, success), `/api/show`,
 `/api/tags`, `/api/delete` (404 `{"error": "model 'x' not found"}`), `/api/chat` and
-`/api/generate` streaming NDJSON or one object, `/api/version`, `/api/ps`.
+`/api/generate` streaming NDJSON or one object, `/api/version`, `/api/ps`, `/api/copy` (404 for
+a missing source) and `/api/push`, streamed as server/images.go PushModel reports it: "retrieving
+manifest", one "pushing <digest[7:19]>" line per layer with digest/total/completed (complete at
+once for a layer the registry already has), "pushing manifest", "success". The registry is
+`registry_owner` (the namespace whose key the daemon holds; None: the key is unknown to it),
+`registry_blobs` the layers it has; a push elsewhere ends in the registry's refusal as an
+{"error"} line, and `push_cut_after` ends the stream after that many lines with no "success"
+(a daemon that died or a connection that dropped mid-push).
 
 Strict where the real daemon is (ollama/ollama server/routes.go, server/create.go, server/images.go,
 types/model/name.go): an error before the first streamed line is a real HTTP status with a JSON
@@ -209,6 +216,11 @@ class FakeOllama:
         self.create_delay = 0.0
         self.version = VERSION
         self.go_template_env: str | None = None
+        self.registry_owner: str | None = "me"
+        self.registry_blobs: set[str] = set()
+        self.registry_models: dict[str, str] = {}
+        """Pushed names (host/namespace/model:tag as given) -> the model's digest."""
+        self.push_cut_after: int | None = None
         """OLLAMA_GO_TEMPLATE as the emulated daemon was started with (None: unset)."""
         self._dir = Path(tempfile.mkdtemp(prefix="fake-ollama-"))
         self._server: ThreadingHTTPServer | None = None
@@ -399,6 +411,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/show": self._show,
             "/api/chat": self._chat,
             "/api/generate": self._generate,
+            "/api/copy": self._copy,
+            "/api/push": self._push,
         }
         if self.path not in routes:
             return self._error(404, "404 page not found")
@@ -669,6 +683,62 @@ class _Handler(BaseHTTPRequestHandler):
             yield self._final(name, text) | {"response": "", "context": [1, 2, 3]}
 
         self._stream(parts())
+
+    def _copy(self, body: dict[str, Any]) -> None:
+        source, dest = body.get("source") or "", body.get("destination") or ""
+        model = self.fake.models.get(full_name(source))
+        if model is None:
+            return self._error(404, f"model '{source}' not found")
+        if not valid_name(dest):
+            return self._error(400, f"invalid destination name: {dest!r}")
+        import dataclasses
+
+        self.fake.models[full_name(dest)] = dataclasses.replace(model, name=full_name(dest))
+        self._send(200)
+
+    def _push(self, body: dict[str, Any]) -> None:
+        name = body.get("model") or body.get("name") or ""
+        fake = self.fake
+        model = fake.models.get(full_name(name))
+        pieces = name.split(":")[0].split("/")
+        namespace = pieces[-2] if len(pieces) >= 2 else "library"
+
+        def parts() -> Iterator[dict[str, Any]]:
+            yield {"status": "retrieving manifest"}
+            if model is None:
+                yield {"status": "couldn't retrieve manifest"}
+                yield {"error": f"open /root/.ollama/models/manifests/registry.ollama.ai/{namespace}/{pieces[-1]}/latest: no such file or directory"}
+                return
+            if fake.registry_owner is None:
+                yield {"error": 'unauthorized: unknown ollama key "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests"'}
+                return
+            if namespace != fake.registry_owner:
+                yield {"error": '403: {"errors":[{"code":"ACCESS DENIED", "message":"access denied"}]}'}
+                return
+            layers = [(d, fake.blobs[d].stat().st_size) for d in model.files.values() if d in fake.blobs]
+            config = "sha256:" + hashlib.sha256(json.dumps(model.parameters, sort_keys=True).encode()).hexdigest()
+            layers.append((config, 2))
+            for digest, size in layers:
+                status = f"pushing {digest[7:19]}"
+                if digest in fake.registry_blobs:
+                    yield {"status": status, "digest": digest, "total": size, "completed": size}
+                    continue
+                step = max(1, size // 4)
+                for done in range(0, size, step):
+                    yield {"status": status, "digest": digest, "total": size, "completed": done}
+                yield {"status": status, "digest": digest, "total": size, "completed": size}
+                fake.registry_blobs.add(digest)
+            yield {"status": "pushing manifest"}
+            fake.registry_models[name] = model.digest or config
+            yield {"status": "success"}
+
+        lines = parts()
+        if fake.push_cut_after is not None:
+            import itertools
+
+            lines = itertools.islice(lines, fake.push_cut_after)
+        self._stream(lines)
+
 
 
 def _gguf_string(path: Path, key: str) -> str:
