@@ -293,18 +293,31 @@ def _system_prompt(lang: str) -> str:
     return system_prompt(lang)
 
 
-def build_messages(text: str, lang: str, *, system: str | None = None) -> list[dict[str, str]]:
-    """System prompt + the same user layout as training (instruction, blank line, input)."""
+def build_messages(
+    text: str, lang: str, *, system: str | None = None, findings: bool = True
+) -> list[dict[str, str]]:
+    """System prompt + the same user layout as training: instruction, fwyy's static-check line
+    (unless `findings` is off; fwyy_ollama.findings), blank line, input."""
+    from fwyy_ollama.findings import user_turn
+
     return [
         {"role": "system", "content": system if system is not None else _system_prompt(lang)},
-        {"role": "user", "content": f"{INSTRUCTIONS[lang]}\n\n{text}"},
+        {"role": "user", "content": user_turn(INSTRUCTIONS[lang], text, lang, findings=findings)},
     ]
 
 
 def fit_to_context(
-    backend: Backend, text: str, lang: str, *, system: str | None = None, reserve: int | None = None
+    backend: Backend,
+    text: str,
+    lang: str,
+    *,
+    system: str | None = None,
+    reserve: int | None = None,
+    findings: bool = True,
 ) -> tuple[str, str | None]:
     """Cut `text` so prompt + answer fit the backend's context; returns (text, notice or None)."""
+    from fwyy_ollama.findings import findings_line
+
     ctx = backend.context_length
     want = (
         reserve if reserve is not None else int(backend.default_options.get("num_predict") or ANSWER_RESERVE)
@@ -313,6 +326,8 @@ def fit_to_context(
     overhead = (
         backend.count_tokens("".join(m["content"] for m in build_messages("", lang, system=system))) + 48
     )
+    if findings:  # the line for the whole text: about as long as the line for a cut one
+        overhead += backend.count_tokens(findings_line(text, lang)) + 2
     budget = ctx - reserve - overhead - backend.count_tokens(TRUNCATION_NOTE[lang]) - 8
     if backend.count_tokens(text) <= budget:
         return text, None
@@ -385,16 +400,18 @@ def prepare_analysis(
     name: str = "input",
     already_truncated: bool = False,
     constrain: bool = True,
+    findings: bool = True,
 ) -> AnalysisRequest:
     """Check the input, cut it to the context and build the messages, and with `constrain` the
-    report's grammar (llama.cpp) or JSON schema (Ollama's format=)."""
+    report's grammar (llama.cpp) or JSON schema (Ollama's format=); with `findings`, the user turn
+    carries fwyy's static-check line (fwyy_ollama.findings)."""
     from fwyy_ollama.safe_text import special_token_strings
 
     text = _check_text(text, name)
     if lang is not None and lang not in INSTRUCTIONS:
         raise FwyyError(f"unknown language {lang!r} (choose zh or en)", exit_code=INPUT_ERROR_EXIT)
     lang = lang or backend.language or default_lang(backend.model if backend.name == "ollama" else None)
-    body, notice = fit_to_context(backend, text, lang, system=system)
+    body, notice = fit_to_context(backend, text, lang, system=system, findings=findings)
     truncated = notice is not None
     if already_truncated and notice is None:
         notice, truncated = f"input truncated: only the first {MAX_READ_BYTES} bytes were read", True
@@ -416,7 +433,12 @@ def prepare_analysis(
 
         grammar = report_gbnf(lang)
     return AnalysisRequest(
-        build_messages(body, lang, system=system), fmt, lang, notice, grammar=grammar, truncated=truncated
+        build_messages(body, lang, system=system, findings=findings),
+        fmt,
+        lang,
+        notice,
+        grammar=grammar,
+        truncated=truncated,
     )
 
 
@@ -454,6 +476,7 @@ def analyze(
     already_truncated: bool = False,
     constrain: bool = True,
     out_dir: str | os.PathLike[str] = "out",
+    findings: bool = True,
 ) -> AnalysisResult:
     """Analyze `text` and return its four-part report (or why there is none).
 
@@ -461,6 +484,8 @@ def analyze(
     lang: "zh" or "en" for the system prompt and instruction; default: the model's language.
     constrain: sample under the report's grammar (llama.cpp) or JSON schema (Ollama), so the answer
     is a report; False asks plainly (to measure what the model does alone).
+    findings: give the model fwyy's static-check line before the input (fwyy_ollama.findings), as
+    the shipped profiles are trained; False asks with the input alone.
     on_token: called with each streamed chunk (to show the answer as it comes).
     Raises FwyyError (exit_code 2) for empty or binary input; a backend that cannot be opened or
     reached raises FwyyError too. An answer that is not a report is a result with `error` set and
@@ -482,6 +507,7 @@ def analyze(
             name=name,
             already_truncated=already_truncated,
             constrain=constrain,
+            findings=findings,
         )
         chunks: list[str] = []
         start = time.perf_counter()

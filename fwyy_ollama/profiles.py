@@ -74,6 +74,18 @@ class TrainSettings:
     logging_steps: int = 1
     languages: tuple[str, ...] = LANGUAGES
     """Keep training records whose answer is in these languages (the demo's 135M model: en only)."""
+    balance: bool = False
+    """Resample the records so that each (language, category, safe-or-risky) group weighs the same.
+
+    The corpora hold twice as many risky records as safe ones, and a model trained on them learns
+    that prior: it calls harmless inputs risky. Balancing keeps the number of records the same."""
+    top_layers: int = 0
+    """Adapt only the top N transformer layers (0: all). Backpropagation then stops at the lowest
+    adapted layer, so the layers below cost a forward pass only: a CPU recipe's speed choice (the
+    demo's 2-core steps are 1.5x faster with the top half), which a GPU recipe need not make."""
+    findings: bool = False
+    """Show fwyy's static-check line (fwyy_ollama.findings) in most training prompts, as
+    `fwyy analyze` shows it at inference."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,13 @@ class Profile:
     """The recipe used instead of `train` on an NVIDIA GPU: [train.gpu] overrides keys of [train].
     A profile that trains on both (the demo) needs both: minutes on two CPU cores, epochs on a GPU."""
     source: Path | None = None
+
+    def layers_to_transform(self, num_layers: int) -> list[int] | None:
+        """PEFT's layers_to_transform for the recipe's train.top_layers (None: every layer)."""
+        top = self.train.top_layers
+        if top <= 0 or top >= num_layers:
+            return None
+        return list(range(num_layers - top, num_layers))
 
     def for_device(self, *, gpu: bool) -> Profile:
         """This profile with the trainer recipe for the hardware at hand."""
@@ -205,6 +224,8 @@ def _validate_train(t: TrainSettings, where: str, bad: Callable[[str, str], None
         bad(f"{where}.lr_scheduler", f"{t.lr_scheduler!r} is not one of {', '.join(_SCHEDULERS)}")
     if t.optimizer not in _OPTIMIZERS:
         bad(f"{where}.optimizer", f"{t.optimizer!r} is not one of {', '.join(_OPTIMIZERS)}")
+    if t.top_layers < 0:
+        bad(f"{where}.top_layers", "must be 0 (every layer) or a positive number of top layers")
     bad_langs = [lang for lang in t.languages if lang not in LANGUAGES]
     if bad_langs or not t.languages:
         bad(f"{where}.languages", f"must list some of {', '.join(LANGUAGES)}")
@@ -232,6 +253,7 @@ def _validate(p: Profile, problems: _Problems) -> None:
         bad("lora.target_modules", f"unknown module {unknown[0]!r} (known: {', '.join(LORA_TARGETS)})")
     if not p.lora.target_modules:
         bad("lora.target_modules", "must name at least one module")
+
     for where, recipe in (("train", p.train), ("train.gpu", p.train_gpu)):
         if recipe is not None:
             _validate_train(recipe, where, bad)

@@ -83,7 +83,16 @@ def write_records(path: Path, n: int = 12) -> Path:
 
 def small(profile: Profile, **train: object) -> Profile:
     """The profile with trainer settings sized for a test on two shared CPU cores."""
-    settings = dict(batch_size=4, grad_accum=1, warmup_steps=0, learning_rate=1e-3, max_seq_length=320)
+    settings = dict(
+        batch_size=4,
+        grad_accum=1,
+        warmup_steps=0,
+        learning_rate=1e-3,
+        max_seq_length=320,
+        balance=False,
+        findings=False,
+        top_layers=0,
+    )
     settings.update(train)
     return dataclasses.replace(profile, train=dataclasses.replace(profile.train, **settings))
 

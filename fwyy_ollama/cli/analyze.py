@@ -76,6 +76,9 @@ def constrain_option(func):  # type: ignore[no-untyped-def]
     )(func)
 
 
+FINDINGS_HELP = "Tell the model what fwyy's static checks found in the input (one line before it)."
+
+
 @click.command("analyze")
 @click.argument("source", metavar="(FILE | -)")
 @click.option(
@@ -86,6 +89,7 @@ def constrain_option(func):  # type: ignore[no-untyped-def]
 )
 @backend_options
 @constrain_option
+@click.option("--findings/--no-findings", default=True, show_default=True, help=FINDINGS_HELP)
 @json_option
 def analyze(
     source: str,
@@ -98,6 +102,7 @@ def analyze(
     out_dir: str,
     max_tokens: int | None,
     constrain: bool,
+    findings: bool,
     as_json: bool,
 ) -> None:
     """Analyze one file (or - for stdin) and print its four-part report. The file is read, never run.
@@ -109,7 +114,7 @@ def analyze(
 
     try:
         result = _analyze(
-            source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json
+            source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json, findings
         )
     except FwyyError as exc:
         if as_json:
@@ -133,7 +138,7 @@ def _print_json(value: object) -> None:
     sys.stdout.flush()
 
 
-def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json):  # type: ignore[no-untyped-def]
+def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json, findings):  # type: ignore[no-untyped-def]
     from fwyy_ollama.analysis import MAX_READ_BYTES, decode_input, read_input
     from fwyy_ollama.analysis import analyze as run_analysis
     from fwyy_ollama.repl import report_renderable
@@ -168,6 +173,7 @@ def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_to
                 name=name,
                 already_truncated=longer,
                 constrain=constrain,
+                findings=findings,
             )
     finally:
         be.close()

@@ -45,6 +45,12 @@ from fwyy_ollama.cli.common import console, err_console, json_option, print_json
 )
 @click.option("--both", is_flag=True, help="Run each model constrained and free: two rows each.")
 @click.option(
+    "--findings/--no-findings",
+    default=True,
+    show_default=True,
+    help="Give each prompt fwyy's static-check line, as `fwyy analyze` does.",
+)
+@click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
@@ -68,6 +74,7 @@ def eval_(
     max_tokens: int | None,
     constrain: bool,
     both: bool,
+    findings: bool,
     lang: str | None,
     plot_file: Path | None,
     markdown: bool,
@@ -106,6 +113,7 @@ def eval_(
             use_cache=not no_cache,
             constrain=constrain,
             both=both,
+            findings=findings,
             lang=lang,
             progress=progress,
         )

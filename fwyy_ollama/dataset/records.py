@@ -339,12 +339,20 @@ def user_message(record: Record) -> str:
     return record["instruction"]
 
 
-def to_messages(record: Record, lang: str | None = None) -> list[dict[str, str]]:
-    """system (C's prompts.system_prompt for `lang`, default: the record's language), user, assistant."""
+def to_messages(record: Record, lang: str | None = None, *, findings: str = "off") -> list[dict[str, str]]:
+    """system (C's prompts.system_prompt for `lang`, default: the record's language), user, assistant.
+
+    findings: "on" gives the user turn fwyy's static-check line as inference does
+    (fwyy_ollama.findings); "train" gives it to the records `findings.shown_in_training` picks.
+    """
+    from fwyy_ollama.findings import shown_in_training, user_turn
     from fwyy_ollama.prompts import system_prompt
 
+    user = user_message(record)
+    if findings == "on" or (findings == "train" and shown_in_training(record["input"])):
+        user = user_turn(record["instruction"], record["input"], record_lang(record), findings=True)
     return [
         {"role": "system", "content": system_prompt(lang or record_lang(record))},
-        {"role": "user", "content": user_message(record)},
+        {"role": "user", "content": user},
         {"role": "assistant", "content": record["output"]},
     ]

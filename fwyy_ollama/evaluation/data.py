@@ -176,8 +176,9 @@ def load_realworld(path: Path) -> list[Item]:
     return items
 
 
-def load_alpaca(path: Path) -> list[Item]:
-    """Alpaca eval records as items (load_records reports bad lines as file:line: field: problem)."""
+def load_alpaca(path: Path, *, findings: bool = True) -> list[Item]:
+    """Alpaca eval records as items (load_records reports bad lines as file:line: field: problem),
+    each asked with the record's own instruction and, with `findings`, fwyy's static-check line."""
     from fwyy_ollama.dataset.records import (
         load_records,
         record_category,
@@ -190,7 +191,11 @@ def load_alpaca(path: Path) -> list[Item]:
     for number, record in enumerate(load_records(path), start=1):
         lang = record_lang(record)
         label = record_label(record)
-        msgs = tuple((m["role"], m["content"]) for m in to_messages(record, lang) if m["role"] != "assistant")
+        msgs = tuple(
+            (m["role"], m["content"])
+            for m in to_messages(record, lang, findings="on" if findings else "off")
+            if m["role"] != "assistant"
+        )
         items.append(
             Item(
                 text=record["input"],
@@ -205,13 +210,13 @@ def load_alpaca(path: Path) -> list[Item]:
     return items
 
 
-def load_items(path: Path, *, limit: int | None = None) -> tuple[str, list[Item]]:
+def load_items(path: Path, *, limit: int | None = None, findings: bool = True) -> tuple[str, list[Item]]:
     """(format, items) of an eval file; with `limit`, a deterministic subset spread over categories
     and, inside each, over labels (verdicts where no label is known)."""
     if not path.is_file():
         raise FwyyError(f"{path}: no such eval file", hint="pass --data FILE or run `fwyy dataset generate`")
     fmt = detect_format(path)
-    items = load_alpaca(path) if fmt == ALPACA else load_realworld(path)
+    items = load_alpaca(path, findings=findings) if fmt == ALPACA else load_realworld(path)
     if not items:
         raise FwyyError(f"{path}: no records to evaluate")
     if limit is not None and limit < len(items):

@@ -170,12 +170,14 @@ def evaluate(
     both: bool = False,
     lang: str | None = None,
     progress: Progress | None = None,
+    findings: bool = True,
 ) -> EvalResult:
     """Evaluate each model / detector on the eval file (greedy), reusing cached answers.
 
     max_tokens: cap on each answer (default: 384 free; none under a llama.cpp grammar; 1024 under
     Ollama's schema). constrain: ask with constrained decoding; both: ask each model both ways.
-    lang: ask real-world items in this language instead of each model's own.
+    lang: ask real-world items in this language instead of each model's own. findings: give
+    each prompt fwyy's static-check line, as `fwyy analyze` does (fwyy_ollama.findings).
     """
     if not models:
         raise FwyyError("name at least one --model", hint=SPEC_HELP)
@@ -186,14 +188,16 @@ def evaluate(
     if lang is not None and lang not in ("zh", "en"):
         raise FwyyError(f"--lang {lang!r}: choose zh or en")
     path = Path(data) if data is not None else default_data()
-    fmt, items = load_items(path, limit=limit)
+    fmt, items = load_items(path, limit=limit, findings=findings)
     data_hash = sha256_file(path)
     specs = [resolve(m if isinstance(m, ModelSpec) else parse_model(m)) for m in models]
     plan: list[tuple[ModelSpec, bool | None]] = []
     for spec in specs:
         modes: list[bool | None] = [None] if spec.is_detector else _constrain_modes(spec, constrain, both)
         plan += [(spec, mode) for mode in modes]
-    runner = _Runner(path, data_hash, items, n_ctx=n_ctx, use_cache=use_cache, progress=progress)
+    runner = _Runner(
+        path, data_hash, items, n_ctx=n_ctx, use_cache=use_cache, progress=progress, findings=findings
+    )
     runner.total = sum(
         len([it for it in items if covers(s.target, it.category)]) if s.is_detector else len(items)
         for s, _ in plan
@@ -215,6 +219,7 @@ def evaluate(
         "constrain": constrain,
         "both": both,
         "lang": lang,
+        "findings": findings,
         "format_version": EVAL_FORMAT_VERSION,
     }
     categories = sorted({it.category for it in items})
@@ -233,8 +238,10 @@ class _Runner:
         n_ctx: int | None,
         use_cache: bool,
         progress: Progress | None,
+        findings: bool = True,
     ) -> None:
         self.path, self.data_hash, self.items = path, data_hash, items
+        self.findings = findings
         self.n_ctx, self.use_cache, self.progress = n_ctx, use_cache, progress
         self.done = 0
         self.total = 0
@@ -281,6 +288,7 @@ class _Runner:
                 "data": self.data_hash,
                 "settings": options,
                 "constrain": constrain,
+                "findings": self.findings,
                 "v": EVAL_FORMAT_VERSION,
             }
         )
@@ -299,7 +307,7 @@ class _Runner:
                 for k, it in todo:
                     self._tick(f"{name}: {it.category}")
                     cache[k] = _ask(
-                        backend, it, asked_lang, options, bool(constrain), f"{self.path}:{it.line}"
+                        backend, it, asked_lang, options, bool(constrain), f"{self.path}:{it.line}", self.findings
                     )
                     self.done += 1
                     if self.use_cache:
@@ -325,7 +333,13 @@ class _Runner:
 
 
 def _ask(
-    backend: Any, item: Item, lang: str, options: Mapping[str, Any], constrain: bool, name: str
+    backend: Any,
+    item: Item,
+    lang: str,
+    options: Mapping[str, Any],
+    constrain: bool,
+    name: str,
+    findings: bool = True,
 ) -> dict[str, Any]:
     """One answer: the request built as `fwyy analyze` builds it (constraints included)."""
     from fwyy_ollama.analysis import prepare_analysis
@@ -337,7 +351,9 @@ def _ask(
         # Alpaca items keep the messages they were trained with; the request still gives the
         # constraint (grammar / format) for their language.
         text = item.text if item.text.strip() else item.messages[-1][1] if item.messages else item.text
-        request = prepare_analysis(backend, text, lang=asked, name=name, constrain=constrain)
+        request = prepare_analysis(
+            backend, text, lang=asked, name=name, constrain=constrain, findings=findings
+        )
         notice = request.notice if item.messages is None else None
         messages = (
             request.messages

@@ -91,21 +91,35 @@ def resolve_data_files(profile: Profile, data_files: list[str | Path] | None) ->
 
 
 def load_conversations(
-    files: list[Path], language: str, keep_languages: tuple[str, ...] = ("zh", "en")
+    files: list[Path],
+    language: str,
+    keep_languages: tuple[str, ...] = ("zh", "en"),
+    *,
+    balance: bool = False,
+    seed: int = 0,
+    findings: bool = False,
 ) -> tuple[list[list[dict[str, str]]], list[dict[str, Any]]]:
     """Records -> chat messages (system prompt + user + assistant) via the dataset module's own rules.
 
-    Only records whose answer is in `keep_languages` are kept (profile train.languages).
+    Only records whose answer is in `keep_languages` are kept (profile train.languages); with
+    `balance` (profile train.balance) they are resampled to equal (language, category, verdict)
+    groups first (fwyy_ollama.dataset.balance).
     """
     from fwyy_ollama.dataset.records import load_records, record_lang, to_messages
 
-    conversations: list[list[dict[str, str]]] = []
+    kept: list[dict[str, Any]] = []
     described: list[dict[str, Any]] = []
     for path in files:
         records = load_records(path)  # raises FwyyError naming file:line for a bad record
         records = [r for r in records if record_lang(r) in keep_languages]
-        conversations.extend(list(to_messages(r, language)) for r in records)
+        kept.extend(records)
         described.append({"path": str(path.resolve()), "sha256": sha256_file(path), "records": len(records)})
+    if balance:
+        from fwyy_ollama.dataset.balance import balance_records
+
+        kept = balance_records(kept, seed)
+    mode = "train" if findings else "off"
+    conversations = [list(to_messages(r, language, findings=mode)) for r in kept]
     if not conversations:
         raise FwyyError(
             f"no training records in {', '.join(str(f) for f in files)}",
@@ -191,7 +205,14 @@ def train_adapter(
     _check_replaceable(out)
     chosen = select_backend(backend)
     files = resolve_data_files(profile, data_files)
-    conversations, data_described = load_conversations(files, profile.language, profile.train.languages)
+    conversations, data_described = load_conversations(
+        files,
+        profile.language,
+        profile.train.languages,
+        balance=profile.train.balance,
+        seed=profile.lora.seed,
+        findings=profile.train.findings,
+    )
     chat_template, turn_end = family_template(profile)
     if base_dir is None:
         from fwyy_ollama.base_model import training_base

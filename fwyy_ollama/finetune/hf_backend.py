@@ -124,6 +124,7 @@ class HFBackend:
             use_rslora=lora.use_rslora,
             bias="none",
             task_type="CAUSAL_LM",
+            layers_to_transform=job.profile.layers_to_transform(int(model.config.num_hidden_layers)),
         )
         model = get_peft_model(model, config)
         attn = str(getattr(model.config, "_attn_implementation", "sdpa") or "sdpa")

@@ -165,6 +165,7 @@ class UnslothBackend:
             random_state=lora.seed,
             use_rslora=lora.use_rslora,
             max_seq_length=t.max_seq_length,
+            **_layers(job.profile, model),
         )
         trainable, total = model.get_nb_trainable_parameters()
         settings: dict[str, Any] = {
@@ -211,3 +212,9 @@ class UnslothBackend:
         return run_training(
             trainer, job, model=model, tokenizer=tokenizer, examples=examples, settings=settings
         )
+
+
+def _layers(profile: Any, model: Any) -> dict[str, Any]:
+    """Unsloth's layers_to_transform when the recipe adapts only the top layers (else nothing)."""
+    layers = profile.layers_to_transform(int(model.config.num_hidden_layers))
+    return {"layers_to_transform": layers} if layers else {}

@@ -1,0 +1,91 @@
+"""fwyy's static checks, told to the model beside the input it judges.
+
+Why: a small model learns the report's form quickly and the judgment slowly; most of what it
+must notice in an input is a concrete technique (a stacked `DROP`, an `onerror` handler,
+`/dev/tcp`, `pickle.loads`) that a rule finds for certain. So fwyy runs its rules (the same
+`dataset.explain` features that word the training analyses) over the input for every category
+and gives the model what matched, with the category each rule belongs to, in one line before the
+input. The model stays the judge: a shell rule matching inside an HTML page, an escaped payload
+or a payload in a comment must not make an input risky, and an attack no rule knows must still
+be caught. Training shows the line on most records, not all, so the model also judges an input
+alone (`ollama run` sends no line).
+
+The line quotes at most a short, one-line, backtick-free snippet of the input, which the prompt
+holds anyway: it adds no new channel for hostile text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from fwyy_ollama.report import Label
+
+CATEGORIES = ("sqli", "xss", "bash", "python")
+MAX_SHOWN = 2
+"""Findings named in the line at most (the most severe first)."""
+TRAIN_SHARE = 4
+"""In training, every record but one in TRAIN_SHARE (chosen by a hash of its input) carries the line."""
+
+_KIND = {
+    "en": {"sqli": "SQL", "xss": "HTML/JS", "bash": "shell", "python": "Python"},
+    "zh": {"sqli": "SQL", "xss": "HTML/JS", "bash": "Shell", "python": "Python"},
+}
+_HEAD = {
+    "en": "fwyy static checks (rules; may be wrong): ",
+    "zh": "fwyy 静态规则检查（仅供参考，可能有误）：",
+}
+_NONE = {"en": "no known technique matched.", "zh": "未匹配到已知手法。"}
+_SEP = {"en": "; ", "zh": "；"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    name: str
+    label: Label
+    text: str
+    """What the rule saw, in the record's language, with the matched snippet quoted."""
+    cwe: str
+
+
+def static_findings(text: str, lang: str = "en") -> list[Finding]:
+    """Every category's matching rules, most severe first, one per rule name."""
+    from fwyy_ollama.dataset.explain import find_features
+
+    found: list[Finding] = []
+    seen: set[str] = set()
+    for category in CATEGORIES:
+        for feature, snippet in find_features(text, category):
+            key = f"{category}:{feature.name}"
+            if key in seen:
+                continue
+            seen.add(key)
+            words = (feature.zh if lang == "zh" else feature.en).format(m=snippet)
+            found.append(Finding(category, feature.name, feature.label, words, feature.cwe))
+    found.sort(key=lambda f: -f.label.severity)
+    return found
+
+
+def findings_line(text: str, lang: str = "en") -> str:
+    """The one line the model reads before the input."""
+    found = static_findings(text, lang)
+    if not found:
+        return _HEAD[lang] + _NONE[lang]
+    kind = _KIND[lang]
+    parts = [f"{kind[f.category]}: {f.text} ({f.cwe})" for f in found[:MAX_SHOWN]]
+    return _HEAD[lang] + _SEP[lang].join(parts) + ("." if lang == "en" else "。")
+
+
+def user_turn(instruction: str, text: str, lang: str, *, findings: bool) -> str:
+    """The user message: the instruction, the findings line when asked, a blank line, the input."""
+    if not text.strip():
+        return instruction
+    if not findings:
+        return f"{instruction}\n\n{text}"
+    return f"{instruction}\n{findings_line(text, lang)}\n\n{text}"
+
+
+def shown_in_training(text: str) -> bool:
+    """Whether a training record with this input carries the findings line (stable across runs)."""
+    return hashlib.sha256(text.encode("utf-8")).digest()[0] % TRAIN_SHARE != 0
