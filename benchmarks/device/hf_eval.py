@@ -57,68 +57,79 @@ def metrics(rows: list[dict]) -> dict:
     }
 
 
+def score(model, tok, data: Path, lang: str, batch: int, max_new_tokens: int, out: str | None = None) -> dict:
+    """Greedy answers to every item of one eval file, batched, and their figures (printed too)."""
+    import torch
+
+    from fwyy_ollama.analysis import build_messages
+    from fwyy_ollama.report import ReportFormatError, parse_report
+
+    items = load_items(data, lang)
+    prompts = [
+        tok.apply_chat_template(build_messages(i["input"], lang), tokenize=False, add_generation_prompt=True)
+        for i in items
+    ]
+    started = time.perf_counter()
+    for start in range(0, len(items), batch):
+        enc = tok(prompts[start : start + batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.cuda() for k, v in enc.items()}
+        with torch.no_grad():
+            answers = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        for j, seq in enumerate(answers):
+            text = tok.decode(seq[enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            item = items[start + j]
+            item["answer"] = text
+            try:
+                item["pred"] = parse_report(text).label.value
+            except ReportFormatError:
+                item["pred"] = None
+    seconds = time.perf_counter() - started
+    by_cat = defaultdict(list)
+    for i in items:
+        by_cat[i["category"]].append(i)
+    res = {"all": metrics(items), **{c: metrics(v) for c, v in sorted(by_cat.items())}, "seconds": seconds}
+    print(data.name, f"{seconds:.1f}s")
+    for k, v in res.items():
+        if isinstance(v, dict):
+            print(f"  {k:8s} " + " ".join(f"{m}={x:.3f}" if isinstance(x, float) else f"{m}={x}" for m, x in v.items()))
+    if out:
+        Path(out).with_suffix(f".{data.stem}.answers.jsonl").write_text(
+            "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items)
+        )
+    return res
+
+
+def load_model(base: str, adapter: str | None):  # type: ignore[no-untyped-def]
+    """(model in bf16 on the GPU with the adapter merged, left-padding tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(adapter or base)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16).cuda().eval()
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return model, tok
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True)
     ap.add_argument("--adapter")
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--lang", default="en")
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--out")
     args = ap.parse_args()
-
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from fwyy_ollama.analysis import build_messages
-    from fwyy_ollama.report import ReportFormatError, parse_report
-
-    tok_dir = args.adapter or args.base
-    tok = AutoTokenizer.from_pretrained(tok_dir)
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(args.base, torch_dtype=torch.bfloat16).cuda().eval()
-    if args.adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, args.adapter).merge_and_unload()
-    results = {}
-    for data in args.data:
-        items = load_items(Path(data), args.lang)
-        prompts = [
-            tok.apply_chat_template(build_messages(i["input"], args.lang), tokenize=False, add_generation_prompt=True)
-            for i in items
-        ]
-        started = time.perf_counter()
-        for start in range(0, len(items), args.batch):
-            batch = tok(prompts[start : start + args.batch], return_tensors="pt", padding=True, add_special_tokens=False)
-            batch = {k: v.cuda() for k, v in batch.items()}
-            with torch.no_grad():
-                out = model.generate(**batch, max_new_tokens=args.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-            for j, seq in enumerate(out):
-                text = tok.decode(seq[batch["input_ids"].shape[1] :], skip_special_tokens=True)
-                item = items[start + j]
-                item["answer"] = text
-                try:
-                    item["pred"] = parse_report(text).label.value
-                except ReportFormatError:
-                    item["pred"] = None
-        seconds = time.perf_counter() - started
-        by_cat = defaultdict(list)
-        for i in items:
-            by_cat[i["category"]].append(i)
-        res = {"all": metrics(items), **{c: metrics(v) for c, v in sorted(by_cat.items())}, "seconds": seconds}
-        results[Path(data).name] = res
-        print(Path(data).name, f"{seconds:.1f}s")
-        for k, v in res.items():
-            if isinstance(v, dict):
-                print(f"  {k:8s} " + " ".join(f"{m}={x:.3f}" if isinstance(x, float) else f"{m}={x}" for m, x in v.items()))
-        if args.out:
-            Path(args.out).with_suffix(f".{Path(data).stem}.answers.jsonl").write_text(
-                "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items)
-            )
+    model, tok = load_model(args.base, args.adapter)
+    results = {
+        Path(d).name: score(model, tok, Path(d), args.lang, args.batch, args.max_new_tokens, args.out) for d in args.data
+    }
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

