@@ -264,13 +264,17 @@ def test_cli_json_on_the_local_demo_validates(script: Path, tmp_path: Path) -> N
 
 def test_the_instruction_is_one_the_model_was_trained_on() -> None:
     from fwyy_ollama.analysis import INSTRUCTIONS, build_messages
+    from fwyy_ollama.findings import findings_line
     from fwyy_ollama.resources import data_dir
 
     taught = {json.loads(line)["instruction"] for line in (data_dir() / "security.train.jsonl").open()}
     assert set(INSTRUCTIONS.values()) <= taught
-    system, user = build_messages("ls -la", "en")
-    # The same layout as training: instruction, blank line, input.
+    system, user = build_messages("ls -la", "en", findings=False)
+    # The same layout as training: instruction, blank line, input; with fwyy's static-check line
+    # (the default, as most training records show it) between the instruction and the blank line.
     assert user["content"] == f"{INSTRUCTIONS['en']}\n\nls -la" and system["content"] == system_prompt("en")
+    _, user = build_messages("ls -la", "en")
+    assert user["content"] == f"{INSTRUCTIONS['en']}\n{findings_line('ls -la')}\n\nls -la"
 
 
 def test_output_off_a_terminal_is_never_wrapped_or_cut(fake_ollama: FakeOllama, tmp_path: Path) -> None:
