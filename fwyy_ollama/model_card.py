@@ -376,18 +376,9 @@ def _is_small(adapter_meta: dict[str, Any], profile: Any) -> bool:
 
 def render_card(folder: Path, profile: Any, *, repo_id: str | None = None) -> str:
     """The card's text (front-matter + Markdown) from templates/model_card.md.j2."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from fwyy_ollama.resources import template_env
 
-    from fwyy_ollama.resources import templates_dir
-
-    env = Environment(
-        loader=FileSystemLoader(str(templates_dir())),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = template_env()
     env.filters["yq"] = yaml_quote
     env.filters["md"] = markdown_text
     env.filters["code"] = code_span

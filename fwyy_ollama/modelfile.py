@@ -676,9 +676,7 @@ def render_modelfile(
 
     Raises FwyyError naming the part (SYSTEM, TEMPLATE, a parameter) when a value cannot be held.
     """
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    from fwyy_ollama.resources import templates_dir
+    from fwyy_ollama.resources import template_env
 
     f = modelfile_fields(profile, lang=lang, system=system)
     from_path = str(gguf) if gguf is not None else f"./{default_gguf_name(profile)}"
@@ -692,14 +690,7 @@ def render_modelfile(
         parameters += [("stop", v) for v in format_parameter("stop", stop, f"{where}: stop")]
     for key, value in f["parameters"].items():
         parameters += [(key, v) for v in format_parameter(key, value, f"{where}: parameters.{key}")]
-    env = Environment(
-        loader=FileSystemLoader(str(templates_dir())),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = template_env()
     text = env.get_template("Modelfile.j2").render(
         name=profile.name,
         description=" ".join((profile.description or profile.name).split()),  # one comment line

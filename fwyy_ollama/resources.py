@@ -10,6 +10,7 @@ import sys
 import sysconfig
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _MARKER = Path("train") / "profiles"
 
@@ -33,6 +34,22 @@ def share_root() -> Path:
 
 def templates_dir() -> Path:
     return share_root() / "templates"
+
+
+def template_env() -> Any:
+    """The Jinja environment every fwyy template renders in: strict (a missing value is an error,
+    not an empty string), whitespace-trimmed blocks, no HTML escaping (Modelfiles and Markdown are
+    not HTML; the templates quote what they insert themselves)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
 
 
 def modelfiles_dir() -> Path:

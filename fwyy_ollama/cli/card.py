@@ -6,19 +6,11 @@ from pathlib import Path
 
 import click
 
-from fwyy_ollama.cli.common import console, json_option, print_json
+from fwyy_ollama.cli.common import build_options, console, json_option, print_json
 
 
 @click.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out"),
-    show_default=True,
-    help="Where `fwyy build` wrote its outputs.",
-)
-@click.option("--model", "model", default=None, help="The build: OUT/<MODEL> [default: the last build].")
-@click.option("--profile", "-p", "profile", default=None, help="The profile it was built from [default: found from the build].")
+@build_options
 @click.option("--repo", "repo_id", default=None, help="The Hub repo (owner/name) its download commands name.")
 @json_option
 def card(out: Path, model: str | None, profile: str | None, repo_id: str | None, as_json: bool) -> None:

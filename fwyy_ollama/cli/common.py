@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -104,6 +105,33 @@ profile_option = click.option(
     default=None,
     help="Shipped profile name (see `fwyy profiles`) or a path to your own TOML. Default: fwyy-qwen2.",
 )
+
+
+
+
+def build_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--out, --model and --profile: which `fwyy build` output a command reads (card, push hf)."""
+    for option in reversed(
+        (
+            click.option(
+                "--out",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=Path("out"),
+                show_default=True,
+                help="Where `fwyy build` wrote its outputs.",
+            ),
+            click.option("--model", "model", default=None, help="The build: OUT/<MODEL> [default: the last build]."),
+            click.option(
+                "--profile",
+                "-p",
+                "profile",
+                default=None,
+                help="The profile it was built from [default: found from the build].",
+            ),
+        )
+    ):
+        func = option(func)
+    return func
 
 
 ProgressFn = Callable[[float, float | None, str], None]

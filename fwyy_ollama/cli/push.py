@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from fwyy_ollama.cli.common import console, json_option, offline_option, print_json, progress_callback
+from fwyy_ollama.cli.common import (
+    build_options,
+    console,
+    json_option,
+    offline_option,
+    print_json,
+    progress_callback,
+)
 
 
 def _escaped(update):  # type: ignore[no-untyped-def]
@@ -24,15 +31,7 @@ def push() -> None:
 
 @push.command("hf")
 @click.argument("repo_id")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out"),
-    show_default=True,
-    help="Where `fwyy build` wrote its outputs.",
-)
-@click.option("--model", "model", default=None, help="The build to push: OUT/<MODEL> [default: the last build].")
-@click.option("--profile", "-p", "profile", default=None, help="The profile it was built from [default: found from the build].")
+@build_options
 @click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility).")
 @click.option("--adapter", is_flag=True, help="Also upload the LoRA adapter folder (under adapter/).")
 @click.option("--token", default=None, help="A Hugging Face token with write access [default: HF_TOKEN, or `hf auth login`'s].")
