@@ -503,7 +503,15 @@ def run_baseline_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, An
     tokenizer = AutoTokenizer.from_pretrained(spec["model_dir"])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    conversations, _ = load_conversations([Path(spec["data"])], profile.language)
+    # The same records fwyy train builds from this profile (languages, balance, findings line).
+    conversations, _ = load_conversations(
+        [Path(spec["data"])],
+        profile.language,
+        profile.train.languages,
+        balance=profile.train.balance,
+        seed=profile.lora.seed,
+        findings=profile.train.findings,
+    )
     template, turn_end = family_template(profile)
     examples = tokenize_all(
         tokenizer,
