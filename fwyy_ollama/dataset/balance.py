@@ -22,18 +22,25 @@ def group_key(record: Record) -> tuple[str, str, bool]:
     return record_lang(record), record_category(record) or "other", record_label(record).value != "safe"
 
 
-def balance_records(records: Sequence[Record], seed: int) -> list[Record]:
-    """The records resampled to equal groups (same total, rounded), in a seeded random order."""
+def balance_records(records: Sequence[Record], seed: int, *, risky_share: float = 0.5) -> list[Record]:
+    """The records resampled to equal groups (same total, rounded), in a seeded random order.
+
+    `risky_share` tilts each (language, category) pair's records toward the risky group (0.5:
+    equal); a recipe that wants fewer missed attacks at the cost of more false alarms raises it.
+    """
+    if not 0.0 < risky_share < 1.0:
+        raise ValueError(f"risky_share must lie between 0 and 1, not {risky_share}")
     groups: dict[tuple[str, str, bool], list[Record]] = defaultdict(list)
     for record in records:
         groups[group_key(record)].append(record)
     if len(groups) < 2:
         return list(records)
     rng = random.Random(seed)
-    target = max(1, round(len(records) / len(groups)))
+    even = len(records) / len(groups)
     out: list[Record] = []
     for key in sorted(groups):
         members = groups[key]
+        target = max(1, round(even * 2 * (risky_share if key[2] else 1.0 - risky_share)))
         copies, rest = divmod(target, len(members))
         out.extend(members * copies)
         out.extend(rng.sample(members, rest))

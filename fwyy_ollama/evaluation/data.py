@@ -18,6 +18,7 @@ The format is decided by the first line of each file; every bad line is reported
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,22 +81,31 @@ def _fail(path: Path, problems: list[str]) -> FwyyError:
     )
 
 
-def detect_format(path: Path) -> str:
-    """alpaca or realworld, from the first non-blank line (a .json file is Alpaca's array form)."""
-    if path.suffix == ".json":
-        return ALPACA
+def _json_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, parsed value, None) for each non-blank line, or (number, None, "field: problem")
+    for a line too long, not UTF-8 or not JSON: callers decide whether one bad line ends the read."""
     from fwyy_ollama.dataset.records import iter_text_lines
 
     for number, text, error in iter_text_lines(path):
         if error:
-            raise FwyyError(f"{path}:{number}: {error}")
+            yield number, None, f"{'size' if error.startswith('line longer') else 'encoding'}: {error}"
+            continue
         assert text is not None
         if not text.strip():
             continue
         try:
-            value = json.loads(text)
+            yield number, json.loads(text), None
         except json.JSONDecodeError as exc:
-            raise FwyyError(f"{path}:{number}: json: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            yield number, None, f"json: not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def detect_format(path: Path) -> str:
+    """alpaca or realworld, from the first non-blank line (a .json file is Alpaca's array form)."""
+    if path.suffix == ".json":
+        return ALPACA
+    for number, value, problem in _json_lines(path):
+        if problem:
+            raise FwyyError(f"{path}:{number}: {problem}")
         if isinstance(value, dict) and ("instruction" in value or "output" in value):
             return ALPACA
         if isinstance(value, dict) and ("risky" in value or "category" in value):
@@ -142,19 +152,9 @@ def load_realworld(path: Path) -> list[Item]:
     """The real-world items of a file, or one FwyyError listing every bad line."""
     items: list[Item] = []
     problems: list[str] = []
-    from fwyy_ollama.dataset.records import iter_text_lines
-
-    for number, text, error in iter_text_lines(path):
-        if error:
-            problems.append(f"{path}:{number}: {'size' if error.startswith('line longer') else 'encoding'}: {error}")
-            continue
-        assert text is not None
-        if not text.strip():
-            continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: json: not valid JSON ({exc.msg} at column {exc.colno})")
+    for number, value, problem in _json_lines(path):
+        if problem:
+            problems.append(f"{path}:{number}: {problem}")
             continue
         found = check_realworld(value)
         if found:
