@@ -617,6 +617,8 @@ def run_plain_arm(arm: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
         balance=profile.train.balance,
         seed=profile.lora.seed,
         findings=profile.train.findings,
+        risky_share=profile.train.risky_share,
+        findings_share=profile.train.findings_share,
     )
     template, turn_end = family_template(profile)
     examples = tokenize_all(

@@ -24,8 +24,9 @@ from fwyy_ollama.report import Label
 CATEGORIES = ("sqli", "xss", "bash", "python")
 MAX_SHOWN = 2
 """Findings named in the line at most (the most severe first)."""
-TRAIN_SHARE = 4
-"""In training, every record but one in TRAIN_SHARE (chosen by a hash of its input) carries the line."""
+TRAIN_SHARE = 0.75
+"""In training, this share of the records (chosen by a hash of each input) carries the line, unless
+a recipe asks for another (train.findings_share): the rest teach the model to judge without it."""
 
 _KIND = {
     "en": {"sqli": "SQL", "xss": "HTML/JS", "bash": "shell", "python": "Python"},
@@ -86,6 +87,6 @@ def user_turn(instruction: str, text: str, lang: str, *, findings: bool) -> str:
     return f"{instruction}\n{findings_line(text, lang)}\n\n{text}"
 
 
-def shown_in_training(text: str) -> bool:
+def shown_in_training(text: str, share: float = TRAIN_SHARE) -> bool:
     """Whether a training record with this input carries the findings line (stable across runs)."""
-    return hashlib.sha256(text.encode("utf-8")).digest()[0] % TRAIN_SHARE != 0
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") < share * 2**32

@@ -83,9 +83,17 @@ class TrainSettings:
     """Adapt only the top N transformer layers (0: all). Backpropagation then stops at the lowest
     adapted layer, so the layers below cost a forward pass only: a CPU recipe's speed choice (the
     demo's 2-core steps are 1.5x faster with the top half), which a GPU recipe need not make."""
+    risky_share: float = 0.5
+    """With balance: the risky group's share of each (language, category) pair. Above 0.5 the
+    model misses fewer attacks and raises more false alarms (a 135M model trained for minutes
+    leans toward "safe" at 0.5: README, Measured)."""
     findings: bool = False
-    """Show fwyy's static-check line (fwyy_ollama.findings) in most training prompts, as
-    `fwyy analyze` shows it at inference."""
+    """Show fwyy's static-check line (fwyy_ollama.findings) in training prompts, as `fwyy analyze`
+    shows it at inference."""
+    findings_share: float = 0.75
+    """With findings: the share of training prompts that carry the line (chosen by a hash of the
+    input). Below 1 the model also learns to judge a bare input, as `ollama run` asks it; 1 suits
+    a model that is always asked through fwyy."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +234,10 @@ def _validate_train(t: TrainSettings, where: str, bad: Callable[[str, str], None
         bad(f"{where}.optimizer", f"{t.optimizer!r} is not one of {', '.join(_OPTIMIZERS)}")
     if t.top_layers < 0:
         bad(f"{where}.top_layers", "must be 0 (every layer) or a positive number of top layers")
+    if not 0 < t.risky_share < 1:
+        bad(f"{where}.risky_share", "must lie between 0 and 1 (0.5: as many risky records as safe ones)")
+    if not 0 < t.findings_share <= 1:
+        bad(f"{where}.findings_share", "must be more than 0 and at most 1 (1: every training prompt)")
     bad_langs = [lang for lang in t.languages if lang not in LANGUAGES]
     if bad_langs or not t.languages:
         bad(f"{where}.languages", f"must list some of {', '.join(LANGUAGES)}")

@@ -140,6 +140,22 @@ def test_load_conversations_balances_and_shows_the_line(tmp_path: Path) -> None:
     users = [c[1]["content"] for c in balanced]
     assert sum(u.endswith("SELECT 1") for u in users) == 5
     assert any("fwyy static checks" in u for u in users)
+    # the demo's CPU recipe: tilted toward risky, the line in every prompt
+    tilted, _ = load_conversations(
+        [data], "en", balance=True, seed=0, findings=True, risky_share=0.8, findings_share=1.0
+    )
+    users = [c[1]["content"] for c in tilted]
+    assert sum(u.endswith("SELECT 1") for u in users) == 2
+    assert all("fwyy static checks" in u for u in users)
+
+
+def test_findings_share_picks_a_stable_share_of_inputs() -> None:
+    inputs = [f"payload {i}" for i in range(4000)]
+    for share in (0.25, 0.75):
+        assert abs(sum(shown_in_training(i, share) for i in inputs) / len(inputs) - share) < 0.03
+    assert all(shown_in_training(i, 1.0) for i in inputs)
+    # a larger share keeps every input a smaller one showed (one hash, one threshold)
+    assert all(shown_in_training(i, 0.75) for i in inputs if shown_in_training(i, 0.25))
 
 
 # ------------------------------------------------------------------------------- profiles
@@ -151,6 +167,9 @@ def test_profile_recipe_keys_and_their_checks(tmp_path: Path) -> None:
 
     demo = load_profile("fwyy-smollm2")
     assert demo.train.balance and demo.train.findings and demo.train.top_layers == 20
+    assert (demo.train.risky_share, demo.train.findings_share) == (0.65, 1.0)
+    gpu = demo.for_device(gpu=True).train
+    assert (gpu.risky_share, gpu.findings_share) == (0.5, 0.75)  # the GPU recipe as measured
     assert demo.layers_to_transform(30) == list(range(10, 30))
     assert demo.layers_to_transform(12) is None  # fewer layers than asked: every layer
     assert demo.for_device(gpu=True).layers_to_transform(30) is None

@@ -9,23 +9,18 @@ recipe's settings:
     python benchmarks/device/sweep.py --base BASE_DIR --out OUT \
         cpu:cpu cpu-bal:cpu:balance=true cpu2x-bal:cpu:balance=true,max_steps=110
 
-Two keys try ideas that have no profile setting yet: findings_all=true (the static-check line in
-every training prompt, not three in four) and risky_share=0.6 (balanced groups tilted toward
-risky). Each variant also answers the demo's samples/ files, as `make demo` asks them.
+Each variant also answers the demo's samples/ files, as `make demo` asks them.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import functools
 import gc
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -34,7 +29,6 @@ from hf_eval import load_model, score  # noqa: E402
 
 EVAL_FILES = (Path("train/data/realworld.eval.jsonl"), Path("train/data/security.eval.jsonl"))
 SAMPLES = {"sqli-login.txt": ("sqli", True), "reverse-shell.sh": ("bash", True), "safe-query.py": ("python", False)}
-KNOBS = ("findings_all", "risky_share")
 
 
 def samples_file() -> Path:
@@ -46,23 +40,6 @@ def samples_file() -> Path:
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
-
-
-@contextlib.contextmanager
-def knobs(values: dict[str, object]) -> Iterator[None]:
-    """Patch fwyy for one variant's untried ideas, and put everything back afterwards."""
-    from fwyy_ollama import findings
-    from fwyy_ollama.dataset import balance
-
-    saved = (findings.shown_in_training, balance.balance_records)
-    if values.get("findings_all"):
-        findings.shown_in_training = lambda text: True
-    if "risky_share" in values:
-        balance.balance_records = functools.partial(saved[1], risky_share=float(values["risky_share"]))
-    try:
-        yield
-    finally:
-        findings.shown_in_training, balance.balance_records = saved
 
 
 def parse_value(text: str) -> object:
@@ -112,15 +89,13 @@ def main() -> None:
         adapter = None
         if recipe is not None:
             started = time.perf_counter()
-            settings = {k: v for k, v in overrides.items() if k not in KNOBS}
-            with knobs({k: v for k, v in overrides.items() if k in KNOBS}):
-                result = train_adapter(
-                    variant_profile(profile, recipe, settings),
-                    out_dir=out / name,
-                    backend="hf",
-                    base_dir=args.base,
-                    recipe="cpu",
-                )
+            result = train_adapter(
+                variant_profile(profile, recipe, overrides),
+                out_dir=out / name,
+                backend="hf",
+                base_dir=args.base,
+                recipe="cpu",
+            )
             row.update(
                 train_s=round(time.perf_counter() - started, 1),
                 steps=result.steps,

@@ -98,14 +98,18 @@ def load_conversations(
     balance: bool = False,
     seed: int = 0,
     findings: bool = False,
+    risky_share: float = 0.5,
+    findings_share: float = 0.75,
 ) -> tuple[list[list[dict[str, str]]], list[dict[str, Any]]]:
     """Records -> chat messages (system prompt + user + assistant) via the dataset module's own rules.
 
     Only records whose answer is in `keep_languages` are kept (profile train.languages); with
     `balance` (profile train.balance) they are resampled to equal (language, category, verdict)
-    groups first (fwyy_ollama.dataset.balance).
+    groups first (fwyy_ollama.dataset.balance), tilted by `risky_share`; with `findings`, the
+    `findings_share` of them chosen by fwyy_ollama.findings.shown_in_training carry the line.
     """
     from fwyy_ollama.dataset.records import load_records, record_lang, to_messages
+    from fwyy_ollama.findings import shown_in_training
 
     kept: list[dict[str, Any]] = []
     described: list[dict[str, Any]] = []
@@ -117,9 +121,17 @@ def load_conversations(
     if balance:
         from fwyy_ollama.dataset.balance import balance_records
 
-        kept = balance_records(kept, seed)
-    mode = "train" if findings else "off"
-    conversations = [list(to_messages(r, language, findings=mode)) for r in kept]
+        kept = balance_records(kept, seed, risky_share=risky_share)
+    conversations = [
+        list(
+            to_messages(
+                r,
+                language,
+                findings="on" if findings and shown_in_training(r["input"], findings_share) else "off",
+            )
+        )
+        for r in kept
+    ]
     if not conversations:
         raise FwyyError(
             f"no training records in {', '.join(str(f) for f in files)}",
@@ -212,6 +224,8 @@ def train_adapter(
         balance=profile.train.balance,
         seed=profile.lora.seed,
         findings=profile.train.findings,
+        risky_share=profile.train.risky_share,
+        findings_share=profile.train.findings_share,
     )
     chat_template, turn_end = family_template(profile)
     if base_dir is None:
