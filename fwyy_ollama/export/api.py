@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fwyy_ollama.errors import FwyyError, require
+from fwyy_ollama.export import kquant
 from fwyy_ollama.export.convert import Plan, Progress, plan_tensors, read_spec, write_gguf
 from fwyy_ollama.export.merge import BaseChoice, LoraAdapter, WeightSource, load_adapter, resolve_adapter_base
 from fwyy_ollama.export.output import free_bytes, pending_file
@@ -179,20 +180,25 @@ def export_gguf(
         vocab.chat_template = chat_template
     eos_note = check_eos(vocab)
 
-    direct = q if q.kind == "numpy" else _intermediate_type(spec)
-    jobs = plan_tensors(spec, source, type_chooser(direct, tied=spec.tied), adapter)
+    inter = q if q.kind == "numpy" else _intermediate_type(spec)
+    jobs = plan_tensors(spec, source, type_chooser(inter, tied=spec.tied), adapter)
+    notes = list(vocab.notes)
+    direct = kquant.prepare(q, spec, jobs) if q.kind == "llama" else None
+    if isinstance(direct, kquant.Direct):
+        kquant.apply(direct, jobs, inter.ggml_type(), source)
+        quantizer = f"ggml's quantizer ({direct.ggml.path.name} of llama-cpp-python), no {inter.name} file"
+    elif direct is not None:
+        notes.append(f"{q.name} through a {inter.name} GGUF and llama.cpp: {direct}")
     plan = Plan(spec, vocab, jobs, sum(j.nbytes for j in jobs), vocab.metadata_bytes() + 65536)
     n_params = sum(math.prod(j.shape) for j in jobs)
 
     # -- disk: everything this export writes lives next to `out`
     needed = plan.file_bytes
     what = f"the GGUF ~{_gib(plan.file_bytes)}"
-    if q.kind == "llama":
+    if q.kind == "llama" and not isinstance(direct, kquant.Direct):
         final_est = int(n_params * q.bpw / 8 * 1.15) + plan.metadata_bytes
         needed = plan.file_bytes + final_est
-        what = (
-            f"a temporary {direct.name} GGUF {_gib(plan.file_bytes)} + the {q.name} GGUF ~{_gib(final_est)}"
-        )
+        what = f"a temporary {inter.name} GGUF {_gib(plan.file_bytes)} + the {q.name} GGUF ~{_gib(final_est)}"
     if out_path.exists():
         needed -= min(needed, out_path.stat().st_size) // 2  # the old file is replaced, not kept
     free = free_bytes(out_path.parent)
@@ -204,22 +210,24 @@ def export_gguf(
         )
 
     meta = _metadata(folder.name, base, adapter_path, q)
-    notes = list(vocab.notes)
     intermediate = 0
     with pending_file(out_path) as final:
-        if q.kind == "numpy":
+        if q.kind == "numpy" or isinstance(direct, kquant.Direct):
+            quantize, label = quantize_array, "writing GGUF"
+            if isinstance(direct, kquant.Direct):
+                quantize, label = kquant.quantizer(direct, inter.ggml_type()), f"quantizing to {q.name}"
             size = write_gguf(
                 final.path, spec, vocab, jobs, source,
-                file_type=file_type(q), metadata=meta, quantize=quantize_array,
-                adapter=adapter, progress=progress, workers=workers,
+                file_type=file_type(q), metadata=meta, quantize=quantize,
+                adapter=adapter, progress=progress, workers=workers, label=label,
             )  # fmt: skip
         else:
             with pending_file(out_path.with_name(out_path.name + ".f16")) as tmp:
                 intermediate = write_gguf(
                     tmp.path, spec, vocab, jobs, source,
-                    file_type=file_type(direct), metadata=meta, quantize=quantize_array,
+                    file_type=file_type(inter), metadata=meta, quantize=quantize_array,
                     adapter=adapter, progress=progress, workers=workers,
-                    label=f"writing {direct.name} for llama.cpp",
+                    label=f"writing {inter.name} for llama.cpp",
                 )  # fmt: skip
                 if progress is not None:
                     progress(0, None, f"llama.cpp: quantizing to {q.name}")

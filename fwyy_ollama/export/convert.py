@@ -26,6 +26,7 @@ import numpy as np
 
 from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.export.merge import LoraAdapter, WeightSource
+from fwyy_ollama.export.quantize import round_through
 from fwyy_ollama.export.vocab import Vocab
 
 # HF architecture class -> gguf architecture
@@ -178,6 +179,7 @@ class TensorJob:
     const: np.ndarray | None = None  # a computed tensor (rope_freqs)
     merged: bool = False
     replaced: bool = False
+    via: Any = None  # round to this type first (the f16/bf16 file llama.cpp would quantize from)
 
     @property
     def rows(self) -> int:
@@ -331,7 +333,10 @@ def write_gguf(
                     x += delta.reshape(x.shape)
         if job.permute_heads:
             x = _permute_rows(x, (r1 - r0) // head_rows[id(job)])
-        out = quantize(np.ascontiguousarray(x, dtype=np.float32), job.qtype)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if job.via is not None:
+            x = round_through(x, job.via)
+        out = quantize(x, job.qtype)
         return np.ascontiguousarray(out)
 
     try:

@@ -1,11 +1,13 @@
-"""Output types: numpy quantizers for the simple types, llama.cpp for the K-quants.
+"""Output types: numpy quantizers for the simple types, llama.cpp's for the K-quants.
 
 f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 and q5_1 are computed by the gguf package's numpy code
 (no compiler, spread over cores by the converter's thread pool). K-quants need llama.cpp's own
 quantizer and its per-tensor choices (q4_k_m: Q6_K for output.weight and for attn_v / ffn_down in
-the layers llama.cpp's use_more_bits picks), so fwyy writes an f16/bf16 GGUF first and hands it to
-llama.cpp: a `llama-quantize` binary (FWYY_LLAMA_QUANTIZE or PATH) when present, else the C API of
-llama-cpp-python (the `llama` extra; it compiles llama.cpp from source, ~5 minutes on 2 cores).
+the layers llama.cpp's use_more_bits picks). kquant.py makes them while streaming, with those rules
+and ggml_quantize_chunk from llama-cpp-python's libggml; where it cannot promise llama.cpp's
+bytes, fwyy writes an f16/bf16 GGUF first and hands it to llama.cpp: a `llama-quantize` binary
+(FWYY_LLAMA_QUANTIZE or PATH) when present, else the C API of llama-cpp-python (the `llama`
+extra; it compiles llama.cpp from source, ~5 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class QuantType:
     ggml: str  # GGMLQuantizationType name of the bulk of the weights (numpy types)
     llama_ftype: str  # llama_ftype name (LLAMA_FTYPE_...) / gguf.LlamaFileType name
     bpw: float  # bits per weight, for size estimates
+
+    def ggml_type(self) -> Any:
+        """gguf.GGMLQuantizationType of the bulk of the weights (numpy types only)."""
+        import gguf
+
+        return gguf.GGMLQuantizationType[self.ggml]
 
 
 QUANTS: dict[str, QuantType] = {
@@ -183,3 +191,16 @@ def _captured_llama_logs(llama_cpp: Any, sink: list[str]):  # type: ignore[no-un
         from llama_cpp import _logger
 
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+
+
+def round_through(x: np.ndarray, via: Any) -> np.ndarray:
+    """float32 values as they come back from an f16/bf16 file: what llama.cpp quantizes."""
+    import gguf
+
+    T = gguf.GGMLQuantizationType
+    if via == T.F16:
+        return x.astype(np.float16).astype(np.float32)
+    if via == T.BF16:
+        half = gguf.quants.quantize(x, T.BF16).view(np.uint16)
+        return (half.astype(np.uint32) << 16).view(np.float32).reshape(x.shape)
+    return x
