@@ -1,15 +1,20 @@
-"""Wall time and peak memory of `fwyy export` against llama.cpp's own converter + quantizer.
+"""Wall time, CPU time and peak memory of `fwyy export` against llama.cpp's own converter + quantizer.
 
     python benchmarks/export.py [--models demo,1b] [--quants f16,q4_k_m] [--workdir DIR] [--json]
 
-fwyy runs as `export_gguf` in a child process. When FWYY_BENCH_LLAMA_CPP names a llama.cpp
+fwyy runs as `export_gguf` in a child process. For K-quants it runs twice: as it does by default
+(ggml's quantizer while streaming, no f16 file) and with FWYY_KQUANT_DIRECT=0 (its older path: an
+f16/bf16 GGUF, then llama.cpp's llama_model_quantize). When FWYY_BENCH_LLAMA_CPP names a llama.cpp
 checkout (with convert_hf_to_gguf.py, and build/bin/llama-quantize if built), the same models go
 through `convert_hf_to_gguf.py --outtype f16` and, for K-quants, llama-quantize; without the
-binary the quantize step calls the same llama_model_quantize through llama-cpp-python. Each step
-is a child process: wall time is measured around it and peak RSS comes from wait4(), so the
-figures are the processes' own. Models: the demo SmolLM2-135M-Instruct (HF folder from the
-shipped GGUF) and a random ~1.1B llama (TinyLlama's shape, bf16, SmolLM2's tokenizer), built once
-in --workdir. Prints a table; never asserts on time.
+binary the quantize step calls the same llama_model_quantize through llama-cpp-python (the
+llama.cpp that llama-cpp-python vendors is in its sdist: `pip download --no-binary :all:
+--no-deps llama-cpp-python`, then vendor/llama.cpp). Each step is a child process: wall time is
+measured around it, CPU time (user + system) and peak RSS come from wait4(), helpers included,
+so the figures are the processes' own. On a shared machine CPU time moves less than wall time;
+the load average is read before each run. Models: the demo SmolLM2-135M-Instruct (HF folder from
+the shipped GGUF) and a random ~1.1B llama (TinyLlama's shape, bf16, SmolLM2's tokenizer), built
+once in --workdir. Prints a table; never asserts on time.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,8 +49,8 @@ sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode
 
 def run(
     cmd: list[str], env: dict[str, str] | None = None, stdout: list[str] | None = None
-) -> tuple[float, int]:
-    """(wall seconds, peak RSS bytes of it and its helpers) of one child process; raises if it fails."""
+) -> tuple[float, float, int]:
+    """(wall s, CPU s, peak RSS bytes) of one child process and its helpers; raises if it fails."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=REPO)
@@ -58,7 +65,7 @@ def run(
             )
         if stdout is not None:
             stdout.append(out.read().decode())
-    return wall, usage.ru_maxrss * 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def demo_model() -> Path:
@@ -100,38 +107,48 @@ def random_1b(workdir: Path, tokenizer_from: Path) -> Path:
     return dest
 
 
-def bench_fwyy(model: Path, quant: str, out: Path) -> dict[str, float]:
+def bench_fwyy(model: Path, quant: str, out: Path, *, direct: bool = True) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if k != "FWYY_LLAMA_QUANTIZE"}  # pip-only path
     env["FWYY_CACHE"] = tempfile.mkdtemp(prefix="fwyy-bench-cache-")  # first-run figures: nothing cached
+    env["FWYY_KQUANT_DIRECT"] = "1" if direct else "0"
     printed: list[str] = []
-    wall, rss = run([sys.executable, "-c", FWYY_CHILD, str(model), str(out), quant], env, printed)
+    load = os.getloadavg()[0]
+    wall, cpu, rss = run([sys.executable, "-c", FWYY_CHILD, str(model), str(out), quant], env, printed)
     own = int(printed[0].split()[-1])  # the export process alone (without its tokenizer-check helper)
     size = out.stat().st_size
     out.unlink()
-    return {"wall_s": wall, "peak_rss": rss, "export_process_rss": own, "size": size}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_rss": rss,
+        "export_process_rss": own,
+        "size": size,
+        "load": load,
+    }
 
 
 def bench_llama_cpp(checkout: Path, model: Path, quant: str, out: Path) -> dict[str, float | str]:
     f16 = out.with_suffix(".f16.gguf")
     env = dict(os.environ)  # the script uses the gguf-py of its own checkout
-    wall, rss = run([sys.executable, str(checkout / "convert_hf_to_gguf.py"), str(model), "--outfile", str(f16),
-                     "--outtype", "f16"], env)  # fmt: skip
+    load = os.getloadavg()[0]
+    wall, cpu, rss = run([sys.executable, str(checkout / "convert_hf_to_gguf.py"), str(model), "--outfile",
+                          str(f16), "--outtype", "f16"], env)  # fmt: skip
     how = "convert_hf_to_gguf.py"
     if quant == "f16":
         f16.rename(out)
     else:
         binary = checkout / "build" / "bin" / "llama-quantize"
         if binary.is_file():
-            w2, r2 = run([str(binary), str(f16), str(out), quant.upper(), str(os.cpu_count() or 1)])
+            w2, c2, r2 = run([str(binary), str(f16), str(out), quant.upper(), str(os.cpu_count() or 1)])
             how += " + llama-quantize"
         else:
-            w2, r2 = run([sys.executable, "-c", QUANTIZE_CHILD, str(f16), str(out), quant])
+            w2, c2, r2 = run([sys.executable, "-c", QUANTIZE_CHILD, str(f16), str(out), quant])
             how += " + llama_model_quantize (llama-cpp-python)"
-        wall, rss = wall + w2, max(rss, r2)
+        wall, cpu, rss = wall + w2, cpu + c2, max(rss, r2)
         f16.unlink()
     size = out.stat().st_size
     out.unlink()
-    return {"wall_s": wall, "peak_rss": rss, "size": size, "how": how}
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss": rss, "size": size, "how": how, "load": load}
 
 
 def main() -> None:
@@ -140,6 +157,9 @@ def main() -> None:
     parser.add_argument("--quants", default="f16,q4_k_m")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "fwyy-bench-export")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per tool, in rotating order; the median is shown"
+    )
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -164,31 +184,59 @@ def main() -> None:
         params = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
         for quant in args.quants.split(","):
             out = args.workdir / f"{label}-{quant}.gguf"
-            row = {
-                "model": label,
-                "weights_bytes": params,
-                "quant": quant,
-                "fwyy": bench_fwyy(folder, quant, out),
-            }
-            if checkout is not None:
-                row["llama.cpp"] = bench_llama_cpp(checkout, folder, quant, out)
+            row = {"model": label, "weights_bytes": params, "quant": quant}
+            row.update(bench_row(folder, quant, out, checkout, args.repeat))
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     if args.json:
         print(json.dumps({"cpus": os.cpu_count(), "rows": rows}, indent=2))
         return
+    print_table(rows, checkout)
+
+
+TOOLS = ("fwyy", "fwyy f16+llama", "llama.cpp")
+
+
+def bench_row(folder: Path, quant: str, out: Path, checkout: Path | None, repeat: int) -> dict[str, dict]:
+    """Each tool `repeat` times, the order rotating, so a busy minute of a shared machine does not
+    fall on one tool only; per tool the run with the median wall time, and every run's wall time."""
+    arms: list[tuple[str, Callable[[], dict]]] = [("fwyy", lambda: bench_fwyy(folder, quant, out))]
+    if "_k" in quant:  # a K-quant: fwyy's older path too
+        arms.append(("fwyy f16+llama", lambda: bench_fwyy(folder, quant, out, direct=False)))
+    if checkout is not None:
+        arms.append(("llama.cpp", lambda: bench_llama_cpp(checkout, folder, quant, out)))
+    runs: dict[str, list[dict]] = {name: [] for name, _ in arms}
+    for k in range(repeat):
+        for name, arm in arms[k % len(arms) :] + arms[: k % len(arms)]:
+            runs[name].append(arm())
+    picked = {}
+    for name, done in runs.items():
+        mid = statistics.median_low(r["wall_s"] for r in done)
+        picked[name] = {**next(r for r in done if r["wall_s"] == mid), "walls": [r["wall_s"] for r in done]}
+    return picked
+
+
+def print_table(rows: list[dict], checkout: Path | None) -> None:
+    """One line per tool; `vs` is the wall-time ratio against llama.cpp's (else fwyy's f16 path)."""
     mib = 1 << 20
     print(f"machine: {os.cpu_count()} CPUs; llama.cpp: {checkout or 'not given (set FWYY_BENCH_LLAMA_CPP)'}")
-    print(f"{'model':<6} {'quant':<7} {'tool':<10} {'wall s':>8} {'peak RSS MiB':>13} {'GGUF MiB':>9}  note")
+    print(f"{'model':<6} {'quant':<7} {'tool':<15} {'wall s':>7} {'CPU s':>7} {'peak RSS MiB':>13} "
+          f"{'GGUF MiB':>9} {'vs':>6} {'load':>5}  note")  # fmt: skip
     for row in rows:
-        for tool in ("fwyy", "llama.cpp"):
-            if tool in row:
-                r = row[tool]
-                note = r.get("how", "")
-                if "export_process_rss" in r:
-                    note = f"export process alone: {r['export_process_rss'] / mib:.0f} MiB"
-                print(f"{row['model']:<6} {row['quant']:<7} {tool:<10} {r['wall_s']:>8.1f} "
-                      f"{r['peak_rss'] / mib:>13.0f} {r['size'] / mib:>9.0f}  {note}")  # fmt: skip
+        base = row.get("llama.cpp") or row.get("fwyy f16+llama") or row["fwyy"]
+        for tool in TOOLS:
+            if tool not in row:
+                continue
+            r = row[tool]
+            note = r.get("how", "")
+            if "export_process_rss" in r:
+                note = f"export process alone: {r['export_process_rss'] / mib:.0f} MiB"
+            if len(r.get("walls", ())) > 1:
+                note = f"walls {'/'.join(f'{w:.0f}' for w in r['walls'])}; {note}"
+            ratio = r["wall_s"] / base["wall_s"]
+            print(f"{row['model']:<6} {row['quant']:<7} {tool:<15} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} "
+                  f"{r['peak_rss'] / mib:>13.0f} {r['size'] / mib:>9.0f} {ratio:>5.2f}x {r['load']:>5.1f}  "
+                  f"{note}")  # fmt: skip
 
 
 if __name__ == "__main__":

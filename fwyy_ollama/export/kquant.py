@@ -167,8 +167,14 @@ def _category(name: str) -> str:
 
 
 def quantizable(name: str, shape: tuple[int, ...]) -> bool:
-    """Whether llama.cpp quantizes this tensor at all (for the names llama / qwen2 GGUFs have)."""
-    return len(shape) >= 2 and name.endswith("weight") and "_norm.weight" not in name
+    """Whether llama.cpp quantizes this tensor at all (for the names llama / qwen2 GGUFs have).
+
+    ggml counts dimensions from the row length outwards, so a (1, n) array is 1-D to it.
+    """
+    dims = len(shape)
+    while dims > 1 and shape[len(shape) - dims] == 1:
+        dims -= 1
+    return dims >= 2 and name.endswith("weight") and "_norm.weight" not in name
 
 
 @dataclass(frozen=True)
@@ -190,40 +196,51 @@ def ggml_type_for(name: str, ncols: int, q: QuantType, m: ModelShape) -> str:
     import gguf
 
     default = _DEFAULT_TYPE[q.name]
-    kind = default
     cat = _category(name)
     found = _LAYER.match(name)
-    i = int(found.group(1)) if found else 0
-    ftype = q.name
+    layer = int(found.group(1)) if found else 0
     if cat == "output" or (m.tied and cat == "token_embd"):
         block = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[default]][0]
         kind = "Q8_0" if ncols % block else "Q6_K"
     elif cat == "attn_v":
-        if ftype == "q2_k":
-            kind = "Q4_K" if m.n_gqa >= 4 else "Q3_K"
-        elif ftype == "q3_k_m":
-            kind = "Q5_K" if i < 2 else "Q4_K"
-        elif ftype == "q3_k_l":
-            kind = "Q5_K"
-        elif ftype in ("q4_k_m", "q5_k_m") and _use_more_bits(i, m.n_attn_v):
-            kind = "Q6_K"
-        elif ftype == "q4_k_s" and i < 4:
-            kind = "Q5_K"
+        kind = _attn_v_type(q.name, layer, m) or default
     elif cat == "ffn_down":
-        n = m.n_layers
-        if ftype == "q2_k":
-            kind = "Q3_K"
-        elif ftype == "q3_k_m":
-            kind = "Q5_K" if i < n // 16 else "Q4_K"
-        elif ftype == "q3_k_l":
-            kind = "Q5_K"
-        elif ftype in ("q4_k_m", "q5_k_m") and _use_more_bits(i, n):
-            kind = "Q6_K"
-        elif ftype == "q4_k_s" and i < n // 8:
-            kind = "Q5_K"
+        kind = _ffn_down_type(q.name, layer, m.n_layers) or default
     elif cat == "attn_output":
-        kind = {"q2_k": "Q3_K", "q3_k_m": "Q4_K", "q3_k_l": "Q5_K"}.get(ftype, kind)
+        kind = {"q2_k": "Q3_K", "q3_k_m": "Q4_K", "q3_k_l": "Q5_K"}.get(q.name, default)
+    else:
+        kind = default
     return _fit(kind, ncols)
+
+
+def _attn_v_type(ftype: str, i: int, m: ModelShape) -> str | None:
+    """attn_v of the i-th layer: more bits than the bulk (it is small and sensitive)."""
+    if ftype == "q2_k":
+        return "Q4_K" if m.n_gqa >= 4 else "Q3_K"
+    if ftype == "q3_k_m":
+        return "Q5_K" if i < 2 else "Q4_K"
+    if ftype == "q3_k_l":
+        return "Q5_K"
+    if ftype in ("q4_k_m", "q5_k_m") and _use_more_bits(i, m.n_attn_v):
+        return "Q6_K"
+    if ftype == "q4_k_s" and i < 4:
+        return "Q5_K"
+    return None
+
+
+def _ffn_down_type(ftype: str, i: int, n: int) -> str | None:
+    """ffn_down of layer i of n: more bits in the first layers (or those use_more_bits picks)."""
+    if ftype == "q2_k":
+        return "Q3_K"
+    if ftype == "q3_k_m":
+        return "Q5_K" if i < n // 16 else "Q4_K"
+    if ftype == "q3_k_l":
+        return "Q5_K"
+    if ftype in ("q4_k_m", "q5_k_m") and _use_more_bits(i, n):
+        return "Q6_K"
+    if ftype == "q4_k_s" and i < n // 8:
+        return "Q5_K"
+    return None
 
 
 def _fit(kind: str, ncols: int) -> str:
@@ -276,8 +293,10 @@ def prepare(q: QuantType, spec: Any, jobs: Iterable[Any]) -> Direct | str:
         return "llama.cpp gives 80-layer (70B) models their own attn_v rule"
     names = [j.gguf_name for j in jobs]
     n_attn_v = sum(_category(n) == "attn_v" for n in names)
-    if n_attn_v not in (0, spec.n_layers):
-        return f"{n_attn_v} attn_v tensors for {spec.n_layers} layers"
+    for cat in ("attn_v", "ffn_down"):  # llama.cpp counts them; one per layer makes that the layer
+        count = sum(_category(n) == cat for n in names)
+        if count not in (0, spec.n_layers):
+            return f"{count} {cat} tensors for {spec.n_layers} layers"
     shape = ModelShape(
         n_attn_v=n_attn_v,
         n_layers=spec.n_layers,
