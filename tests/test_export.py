@@ -287,6 +287,7 @@ def test_disk_check_refuses_early_with_figures(tiny_llama_dir: Path, tmp_path: P
     from fwyy_ollama.export import api, export_gguf
 
     monkeypatch.setattr(api, "free_bytes", lambda _d: 10 << 20)
+    monkeypatch.setenv("FWYY_KQUANT_DIRECT", "0")  # the path with a temporary f16 file
     out = tmp_path / "x.gguf"
     with pytest.raises(FwyyError) as err:
         export_gguf(model_dir=tiny_llama_dir, out=out, quant="q4_k_m")

@@ -128,12 +128,13 @@ def test_direct_q4_k_m_equals_llama_cpp_and_runs(family: str, family_dirs, tmp_p
 
 
 def test_every_other_kquant_equals_llama_cpp(family_dirs, tmp_path: Path) -> None:
-    folder = family_dirs["llama"]
-    f16 = _export(folder, tmp_path / "m.f16.gguf", "f16")
+    """On qwen2: tied (no output tensor to quantize) and its 640-wide ffn_down shows each fallback."""
+    folder = family_dirs["qwen2"]
+    f16 = _export(folder, tmp_path / "m.f16.gguf", "f16", tokenizer_pre="qwen2")
     for quant in ALL_KQUANTS:
         if quant == "q4_k_m":  # the test above
             continue
-        direct = _export(folder, tmp_path / f"m.{quant}.gguf", quant)
+        direct = _export(folder, tmp_path / f"m.{quant}.gguf", quant, tokenizer_pre="qwen2")
         assert direct.quantizer.startswith("ggml"), quant
         ref = _llama_cpp_quantize(f16.gguf, tmp_path / f"ref.{quant}.gguf", quant)
         types = _assert_same_tensors(direct.gguf, ref)
@@ -181,6 +182,17 @@ def test_without_libggml_the_export_goes_through_llama_cpp(
     assert old.intermediate_bytes > 0
     assert any("libggml-base was not found" in n for n in old.notes)
     _assert_same_tensors(direct.gguf, old.gguf)
+
+
+def test_disk_check_counts_no_temporary_file(family_dirs, tmp_path: Path, monkeypatch) -> None:
+    from fwyy_ollama.errors import FwyyError
+    from fwyy_ollama.export import api
+
+    monkeypatch.setattr(api, "free_bytes", lambda _d: 10 << 20)
+    with pytest.raises(FwyyError) as err:
+        _export(family_dirs["llama"], tmp_path / "x.gguf", "q4_k_m")
+    assert "(the GGUF ~" in str(err.value) and "temporary" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_direct_path_can_be_switched_off(tiny_llama_dir: Path, tmp_path: Path, monkeypatch) -> None:
