@@ -41,6 +41,27 @@ def packed_attention_supported(attn_implementation: str) -> bool:
     return hasattr(masking_utils, "find_packed_sequence_indices")
 
 
+FAST_PATH_ENV = "FWYY_CPU_FAST_PATH"
+"""Set to 0 to train on the CPU with the plain path (benchmarks/finetune_cpu.py compares both)."""
+
+
+def cpu_fast_path(model: Any, padding_free: bool) -> str | None:
+    """None when the CPU fast path applies to this run, else why not (kept in the adapter's metadata).
+
+    The fast path (finetune.shared_prefix + finetune.lora_addmm) computes the same loss and
+    gradients with less work: the batch's shared prompt prefix once, attention per example, LoRA's
+    add fused into its matmul. It needs padding-free batches of a model family it was checked on,
+    on the CPU; GPUs keep the plain path, whose costs are elsewhere.
+    """
+    from fwyy_ollama.finetune.shared_prefix import shared_prefix_usable
+
+    if os.environ.get(FAST_PATH_ENV, "1").strip() == "0":
+        return f"{FAST_PATH_ENV}=0"
+    if not padding_free:
+        return "padded batches"
+    return shared_prefix_usable(model)
+
+
 class HFBackend:
     name = "hf"
 
@@ -161,10 +182,22 @@ class HFBackend:
             fp16=fp16,
             gradient_checkpointing=settings["gradient_checkpointing"],
         )
-        trainer = trainer_class()(
+        not_fast = cpu_fast_path(model, padding_free)
+        if not_fast is None:
+            from fwyy_ollama.finetune.lora_addmm import fuse_lora
+
+            fuse_lora(model)
+        trainer = trainer_class(shared_prefix=not_fast is None)(
             model=model, args=config, train_dataset=examples.dataset, processing_class=tokenizer
         )
-        settings.update(optimizer=optim, padding_free=padding_free)
-        return run_training(
+        settings.update(
+            optimizer=optim, padding_free=padding_free, cpu_fast_path=not_fast is None or not_fast
+        )
+        result = run_training(
             trainer, job, model=model, tokenizer=tokenizer, examples=examples, settings=settings
         )
+        batch_tokens, computed = trainer.fwyy_tokens
+        if batch_tokens:
+            # How much of the batches the shared prompt prefix spared (prompt tokens run once per batch).
+            result.settings["shared_prefix_saved"] = round(1 - computed / batch_tokens, 4)
+        return result

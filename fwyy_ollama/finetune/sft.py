@@ -145,18 +145,27 @@ def answer_loss_sum(model: Any, inputs: dict[str, Any]) -> tuple[Any, Any]:
     return total, (chosen != -100).sum().to(torch.float32)
 
 
-def trainer_class() -> type:
+def trainer_class(shared_prefix: bool = False) -> type:
     """TRL's SFTTrainer, with a plain-PyTorch answer-only loss where TRL's Triton loss cannot run.
 
     TRL 1.15 always computes the SFT loss with a Triton kernel (GPU only); on a CPU it fails. The
     replacement computes the same quantity (answer_loss_sum) and normalizes it exactly as
     transformers' Trainer would: by the label tokens of the whole accumulated batch when the model
     takes loss kwargs, else per micro-batch (Trainer then divides by the accumulation steps).
+    With shared_prefix (the HF backend's CPU fast path, finetune.shared_prefix), padding-free
+    batches run their common prompt prefix once and attention per example: the same loss.
     """
     from transformers import Trainer
     from trl import SFTTrainer
 
     class FwyySFTTrainer(SFTTrainer):  # type: ignore[misc]
+        fwyy_shared_prefix = shared_prefix
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.fwyy_tokens = [0, 0]
+            """[tokens of the batches, tokens run through the model] on the shared-prefix path."""
+
         def compute_loss(
             self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None
         ) -> Any:
@@ -173,13 +182,24 @@ def trainer_class() -> type:
                     return_outputs=return_outputs,
                     num_items_in_batch=num_items_in_batch,
                 )
-            total, count = answer_loss_sum(model, inputs)
+            total, count = self._answer_loss_sum(model, inputs)
             if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
                 loss = total / num_items_in_batch
                 if self.args.average_tokens_across_devices:
                     loss = loss * self.accelerator.num_processes
                 return loss
             return total / count.clamp(min=1)
+
+        def _answer_loss_sum(self, model: Any, inputs: Any) -> tuple[Any, Any]:
+            if self.fwyy_shared_prefix:
+                from fwyy_ollama.finetune.shared_prefix import answer_loss_sum_shared, plan_pack
+
+                pack = plan_pack(inputs)
+                if pack is not None:
+                    self.fwyy_tokens[0] += pack.original_tokens
+                    self.fwyy_tokens[1] += int(pack.input_ids.shape[1])
+                    return answer_loss_sum_shared(model, pack, self.model.config)
+            return answer_loss_sum(model, inputs)
 
     return FwyySFTTrainer
 
