@@ -374,11 +374,12 @@ class Meter:
             torch.cuda.synchronize()
         return time.perf_counter()
 
-    def count(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
+    def count(self, inputs: Any) -> None:
+        """Tokens of the batch the trainer was given (before any shared-prefix packing runs it)."""
+        ids = inputs.get("input_ids") if isinstance(inputs, dict) or hasattr(inputs, "get") else None
         if ids is None:
             return
-        mask = kwargs.get("attention_mask")
+        mask = inputs.get("attention_mask")
         self._fed += int(ids.numel())
         if mask is not None and getattr(mask, "dim", lambda: 0)() == 2:
             self._real = self._real + mask.sum()
@@ -418,7 +419,13 @@ class Meter:
         def patched(trainer: Any, *a: Any, **kw: Any) -> None:
             original(trainer, *a, **kw)
             trainer.add_callback(_Timer())
-            trainer.model.register_forward_pre_hook(meter.count, with_kwargs=True)
+            step = trainer.training_step
+
+            def counted_step(model: Any, inputs: Any, *rest: Any, **kw: Any) -> Any:
+                meter.count(inputs)
+                return step(model, inputs, *rest, **kw)
+
+            trainer.training_step = counted_step
 
         transformers.Trainer.__init__ = patched
 
