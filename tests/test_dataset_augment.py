@@ -12,7 +12,15 @@ from fwyy_ollama.dataset import augment
 from fwyy_ollama.dataset.catalog import categories, draw_params, render_input, render_texts
 from fwyy_ollama.dataset.generate import generate
 from fwyy_ollama.dataset.records import category_from_text, record_category, record_label
-from fwyy_ollama.dataset.split import decode, group_records, leaks, skeleton, split_groups, split_records
+from fwyy_ollama.dataset.split import (
+    decode,
+    group_records,
+    leaks,
+    skeleton,
+    split_groups,
+    split_records,
+    unwrap_http,
+)
 from fwyy_ollama.report import Label
 
 SAMPLES = {
@@ -23,7 +31,7 @@ SAMPLES = {
 }
 
 
-@pytest.mark.parametrize("aug", augment.AUGMENTATIONS, ids=lambda a: a.name)
+@pytest.mark.parametrize("aug", augment.AUGMENTATIONS + augment.FRAMINGS, ids=lambda a: a.name)
 def test_each_augmentation_changes_the_text_but_not_the_skeleton(aug: augment.Augmentation) -> None:
     rng = random.Random(0)
     applied = 0
@@ -92,7 +100,8 @@ def test_split_groups_keeps_groups_whole_and_stratifies() -> None:
 
 def test_the_shipped_generation_uses_every_augmentation() -> None:
     data = generate()
-    assert set(data.kinds) == {a.name for a in augment.AUGMENTATIONS} | {"original", "rename"}
+    every = augment.AUGMENTATIONS + augment.FRAMINGS
+    assert set(data.kinds) == {a.name for a in every} | {"original", "rename"}
     assert min(data.kinds.values()) >= 30
 
 
@@ -105,3 +114,41 @@ def test_split_records_dedupes_and_never_separates_variants() -> None:
     cells = Counter((record_category(r), record_label(r)) for r in evals)
     assert len(cells) == 20  # every category x label cell is represented in eval
     assert split_records(duplicated, 0.3, seed=1) == (train, evals)
+
+
+def test_framings_wrap_the_sample_as_it_arrives_and_skeleton_takes_it_back_out() -> None:
+    rng = random.Random(3)
+    script, (en, _) = augment.shell_script(SAMPLES["bash"], rng)  # type: ignore[misc]
+    assert script.startswith("#!") and script.endswith(SAMPLES["bash"]) and "interpreter" in en
+    for category in ("sqli", "xss"):
+        seen_methods = set()
+        for _ in range(12):
+            request, _notes = augment.BY_FRAMING[f"{category}_request"].apply(SAMPLES[category], rng)  # type: ignore[misc]
+            seen_methods.add(request.split(" ", 1)[0])
+            assert "HTTP/1.1\nHost: " in request and " " not in unwrap_http(request)
+            assert decode(unwrap_http(request)) == SAMPLES[category]
+            assert skeleton(request) == skeleton(SAMPLES[category])
+        assert seen_methods == {"GET", "POST"}
+    # A whole SQL statement or a multi-line input is not a request parameter; text stays text.
+    assert augment.sqli_request("SELECT id FROM users WHERE id = ?", rng) is None
+    assert augment.xss_request("<p>\n</p>", rng) is None
+    assert unwrap_http("GET is a verb") == "GET is a verb"
+    sample = "GET /login.php?user=admin'%20OR%20'1'='1'--%20&pass=x HTTP/1.1\nHost: shop.example.com\n"
+    assert skeleton(sample) == skeleton("admin' OR '1'='1'-- ")
+
+
+def test_framing_adds_train_records_of_both_verdicts_and_leaves_eval_alone() -> None:
+    plain = generate(5, eval_per_cell=2, train_groups_per_cell=6, variants=1, framed=0.0)
+    framed = generate(5, eval_per_cell=2, train_groups_per_cell=6, variants=1, framed=1.0)
+    assert framed.eval == plain.eval
+    extra = [r for r in framed.train if r not in plain.train]
+    assert len(framed.train) == len(plain.train) + len(extra)
+    assert {r["input"].split("\n", 1)[0][:2] for r in extra} >= {"#!"}
+    assert any(r["input"].startswith(("GET ", "POST ")) for r in extra)
+    verdicts = Counter((record_category(r), record_label(r).is_risky) for r in extra)
+    assert all(verdicts[(c, risky)] for c in ("sqli", "xss", "bash", "python") for risky in (False, True))
+    assert leaks(framed.train, framed.eval) == []
+    for r in extra:  # the framed record keeps its group's label and tells the model about the frame
+        twin = next(t for t in plain.train if skeleton(t["input"]) == skeleton(r["input"]))
+        assert record_label(r) is record_label(twin)
+        assert "HTTP" in r["output"] or "#!" in r["output"]

@@ -66,6 +66,13 @@ def dataset() -> None:
 @click.option(
     "--variants", type=int, default=2, show_default=True, help="Augmented variants per train group."
 )
+@click.option(
+    "--framed",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Share of train groups that also get the sample in its frame (a script, an HTTP request).",
+)
 @json_option
 def generate(
     seed: int | None,
@@ -73,6 +80,7 @@ def generate(
     eval_per_cell: int,
     train_groups: int,
     variants: int,
+    framed: float,
     as_json: bool,
 ) -> None:
     """Write the seeded synthetic train/eval files (SQLi, XSS, Bash, Python).
@@ -98,6 +106,7 @@ def generate(
             eval_per_cell=eval_per_cell,
             train_groups_per_cell=train_groups,
             variants=variants,
+            framed=framed,
         )
     files = {
         "train": {

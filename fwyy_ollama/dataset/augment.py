@@ -240,5 +240,97 @@ AUGMENTATIONS: tuple[Augmentation, ...] = (
 BY_NAME = {a.name: a for a in AUGMENTATIONS}
 
 
+# Framings: the sample as it reaches an analyst in the wild, inside a script file or an HTTP
+# request, rather than bare. They keep the label (a harmless command in a script is still
+# harmless) and apply to both verdicts, so the frame never gives the answer away. Without them the
+# model only ever saw bare payloads and judged `#!/bin/bash` + a reverse shell by its first line.
+
+_SHEBANGS = {
+    "bash": ("#!/bin/bash", "#!/bin/sh", "#!/usr/bin/env bash"),
+    "python": ("#!/usr/bin/env python3", "#!/usr/bin/python3"),
+}
+_SCRIPT_COMMENTS = ("# deploy helper", "# run from cron", "# maintenance", "# setup step")
+
+
+def _script(category: str, text: str, rng: random.Random) -> tuple[str, Notes]:
+    shebang = rng.choice(_SHEBANGS[category])
+    lines = [shebang] + ([rng.choice(_SCRIPT_COMMENTS)] if rng.random() < 0.4 else [])
+    return "\n".join([*lines, text]), (
+        f"The `{shebang}` line only picks the interpreter; the script runs the code analysed here.",
+        f"`{shebang}` 这一行只指定解释器，脚本执行的就是上面分析的代码。",
+    )
+
+
+def shell_script(text: str, rng: random.Random) -> tuple[str, Notes] | None:
+    return _script("bash", text, rng)
+
+
+def python_script(text: str, rng: random.Random) -> tuple[str, Notes] | None:
+    return None if text.startswith("#!") else _script("python", text, rng)
+
+
+_STATEMENT = re.compile(r"^\s*(select|insert|update|delete|with|create|drop|alter)\b", re.I)
+_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+_HOSTS = ("shop.example.com", "app.example.org", "intranet.example.net", "blog.example.com")
+_GET = {
+    "sqli": (("/login.php", "user", "pass=x"), ("/products", "id", "page=2"), ("/search", "q", "")),
+    "xss": (("/search", "q", ""), ("/profile", "name", "tab=1"), ("/view", "title", "")),
+}
+_POST = {
+    "sqli": (("/api/login", "username", "password=x"),),
+    "xss": (("/comments", "comment", "post=7"), ("/guestbook", "message", "")),
+}
+
+
+def http_value(text: str) -> str | None:
+    """The input as one URL-encoded parameter value, or None when it is no single value."""
+    if "\n" in text or len(text) > 400 or _STATEMENT.match(text):
+        return None  # a whole SQL statement is not what a request parameter carries
+    if _ENCODED.search(text):
+        return None if re.search(r"[\s&#+]", text) else text  # already encoded: sent as it is
+    return urllib.parse.quote(text, safe="'()=,*!:/;@$~")
+
+
+def _http_request(category: str, text: str, rng: random.Random) -> tuple[str, Notes] | None:
+    """GET query or POST form; the payload is the longest value, which split.skeleton takes back out."""
+    value = http_value(text)
+    if value is None:
+        return None
+    host = rng.choice(_HOSTS)
+    method = "POST" if rng.random() < 0.35 else "GET"
+    path, param, extra = rng.choice((_POST if method == "POST" else _GET)[category])
+    query = f"{param}={value}" + (f"&{extra}" if extra else "")
+    if method == "GET":
+        request = f"GET {path}?{query} HTTP/1.1\nHost: {host}"
+    else:
+        request = (
+            f"POST {path} HTTP/1.1\nHost: {host}\n"
+            f"Content-Type: application/x-www-form-urlencoded\n\n{query}"
+        )
+    return request, (
+        f"It arrives as the `{param}` parameter of an HTTP {method} request; URL-decoded, that value "
+        "is the input analysed here.",
+        f"它作为 HTTP {method} 请求的 `{param}` 参数到达服务端，URL 解码后就是上面分析的输入。",
+    )
+
+
+def sqli_request(text: str, rng: random.Random) -> tuple[str, Notes] | None:
+    return _http_request("sqli", text, rng)
+
+
+def xss_request(text: str, rng: random.Random) -> tuple[str, Notes] | None:
+    return _http_request("xss", text, rng)
+
+
+FRAMINGS: tuple[Augmentation, ...] = (
+    Augmentation("shell_script", ("bash",), False, shell_script),
+    Augmentation("python_script", ("python",), False, python_script),
+    Augmentation("sqli_request", ("sqli",), False, sqli_request),
+    Augmentation("xss_request", ("xss",), False, xss_request),
+)
+"""Applied on top of the other variants, to the training split only (see generate.py)."""
+BY_FRAMING = {a.name: a for a in FRAMINGS}
+
+
 def applicable(category: str, label: Label) -> list[Augmentation]:
     return [a for a in AUGMENTATIONS if a.applies_to(category, label)]

@@ -9,8 +9,13 @@ their variants. A group is the input's skeleton (split.skeleton); a draw whose s
 taken, in any cell, is rejected, and a variant whose skeleton differs from its group's is
 dropped, so the two files can never share a sample.
 
-Everything comes from one `random.Random(seed)` consumed in a fixed order, and records are
-serialised one way (records.dumps_record), so the same seed gives byte-identical files.
+Then `framed` of the train groups gain one more member: the original in its natural frame
+(augment.FRAMINGS: a script with a shebang, a payload inside an HTTP request), which is how
+inputs reach an analyst outside a dataset. Framing has its own generator seeded from `seed` and
+runs after the split, so it touches neither the eval file nor the other train records.
+
+Everything comes from `random.Random(seed)` (and the framing's) consumed in a fixed order, and
+records are serialised one way (records.dumps_record), so the same seed gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -85,8 +90,8 @@ class GenerateResult:
     train_records: int
     eval_records: int
     seed: int
-    settings: dict[str, int] = field(default_factory=dict)
-    """eval_per_cell, train_groups_per_cell, variants: with the seed, all that decides the bytes."""
+    settings: dict[str, float] = field(default_factory=dict)
+    """eval_per_cell, train_groups_per_cell, variants, framed: with the seed, all that decides the bytes."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -176,16 +181,42 @@ def _record(group: _Group, member: _Member, lang: str, rng: random.Random) -> Re
     return {"instruction": pick_instruction(cat.name, lang, rng), "input": member.input, "output": output}
 
 
+def _add_framed(
+    train: list[Record],
+    groups: list[_Group],
+    share: float,
+    rng: random.Random,
+    seen_inputs: set[str],
+    kinds: Counter[str],
+) -> None:
+    """One framed member for `share` of the groups, inserted at random places in `train`."""
+    for g in groups:
+        framings = [a for a in augment.FRAMINGS if a.applies_to(g.category.name, g.template.label)]
+        if not framings or rng.random() >= share:
+            continue
+        base = g.members[0]
+        framing = rng.choice(framings)
+        out = framing.apply(base.input, rng)
+        if out is None or skeleton(out[0]) != g.key or normalize_input(out[0]) in seen_inputs:
+            continue
+        seen_inputs.add(normalize_input(out[0]))
+        member = _Member(out[0], base.params, out[1], framing.name)
+        train.insert(rng.randrange(len(train) + 1), _record(g, member, rng.choice(("en", "zh")), rng))
+        kinds[member.kind] += 1
+
+
 def generate(
     seed: int = DEFAULT_SEED,
     *,
     eval_per_cell: int = 20,
     train_groups_per_cell: int = 40,
     variants: int = 2,
+    framed: float = 0.5,
     progress: Progress | None = None,
 ) -> GeneratedDataset:
     """Both splits, deterministically from `seed` (see the module docstring)."""
     rng = random.Random(seed)
+    train_groups: list[_Group] = []
     taken: set[str] = set()
     seen_inputs: set[str] = set()
     train: list[Record] = []
@@ -206,6 +237,7 @@ def generate(
                 member = rng.choice(g.members)
                 evals.append(_record(g, member, ("en", "zh")[i % 2], rng))
                 kinds[member.kind] += 1
+            train_groups.extend(groups[eval_per_cell:])
             for g in groups[eval_per_cell:]:
                 for member in g.members:
                     train.append(_record(g, member, rng.choice(("en", "zh")), rng))
@@ -215,6 +247,7 @@ def generate(
                 progress(done, total, f"{cat.name}/{label.value}")
     rng.shuffle(train)
     rng.shuffle(evals)
+    _add_framed(train, train_groups, framed, random.Random(f"{seed}/framing"), seen_inputs, kinds)
     return GeneratedDataset(
         train=train, eval=evals, seed=seed, cells=cells, kinds=dict(sorted(kinds.items()))
     )
@@ -227,6 +260,7 @@ def write_dataset(
     eval_per_cell: int = 20,
     train_groups_per_cell: int = 40,
     variants: int = 2,
+    framed: float = 0.5,
     progress: Progress | None = None,
 ) -> GenerateResult:
     """Generate and write security.train.jsonl / security.eval.jsonl (default: the shipped train/data/)."""
@@ -238,6 +272,7 @@ def write_dataset(
         "eval_per_cell": eval_per_cell,
         "train_groups_per_cell": train_groups_per_cell,
         "variants": variants,
+        "framed": framed,
     }
     data = generate(seed, progress=progress, **settings)
     train_path = write_records(out / TRAIN_FILE, data.train)

@@ -2,7 +2,8 @@
 
 A *group* is identified by the input's skeleton: the input with every augmentation fwyy applies
 undone (URL, HTML-entity and base64 encodings decoded, case folded, comments, quote-splitting and
-whitespace (and `<tag/` slashes) removed, assigned variable names replaced by their order of appearance). Two inputs
+whitespace (and `<tag/` slashes) removed, assigned variable names replaced by their order of appearance,
+a payload framed in an HTTP request taken back out of it; script shebangs are comments). Two inputs
 with one skeleton are the same sample for splitting purposes. The skeleton is deliberately
 coarse: merging two different samples into one group costs a little balance, while letting a
 variant cross the split would inflate the eval.
@@ -84,9 +85,29 @@ def _rename_variables(text: str) -> str:
     return pattern.sub(lambda m: names[m.group(1)], text)
 
 
+_HTTP_REQUEST = re.compile(
+    r"(?:GET|POST|PUT) (?P<target>\S+) HTTP/\d(?:\.\d)?\r?\n(?:[A-Za-z-]+:[^\n]*\n?)*(?:\r?\n(?P<body>.*))?",
+    re.S,
+)
+
+
+def unwrap_http(text: str) -> str:
+    """The longest parameter value of an HTTP request (query or form body), else the text itself.
+
+    Undoes augment's request framing: a payload sent as `?q=<payload>` is the payload's group.
+    """
+    m = _HTTP_REQUEST.fullmatch(text.strip())
+    if not m:
+        return text
+    query = m.group("target").partition("?")[2]
+    pairs = [*query.split("&"), *(m.group("body") or "").strip().split("&")]
+    values = [pair.partition("=")[2] for pair in pairs if "=" in pair]
+    return max(values, key=len) if values else text
+
+
 def skeleton(text: str) -> str:
     """The group identity of an input (see the module docstring)."""
-    text = re.sub(r"/\*.*?\*/", " ", decode(text), flags=re.S)  # SQL / JS block comments
+    text = re.sub(r"/\*.*?\*/", " ", decode(unwrap_http(text)), flags=re.S)  # SQL / JS block comments
     text = re.sub(r"(?:^|[ \t])#.*$", " ", text, flags=re.M)  # shell / python comments
     text = re.sub(r"[ \t]--.*$|--[ \t]*-?[ \t]*$", " ", text, flags=re.M)  # trailing SQL comments
     text = re.sub(r"(?:#|--|/\*|;)+[ \t]*$", " ", text, flags=re.M)  # `9=9#`, `'--`, `'/*`: one payload
