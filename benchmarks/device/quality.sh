@@ -58,9 +58,22 @@ BASE=$(python3 -c "from fwyy_ollama.base_model import resolve_base_model; from f
 echo "base: $BASE"
 if [ "$STAGE" = sweep ]; then
   # Recipe variants side by side: SWEEP="name:recipe[:key=value,...] ..." (benchmarks/device/sweep.py).
-  python3 benchmarks/device/sweep.py --base "$BASE" --profile "$PROFILE" --out $W/sweep ${BASE_ROW:+--base-row} $SWEEP \
-    2>&1 | grep -v -i warning | tee "$OUT/sweep.log"
-  cp $W/sweep/sweep.json "$OUT/" 2>/dev/null
+  # PARALLEL=1: each variant in its own process, all at once (one small model leaves the GPU idle
+  # most of each step); each writes its own log and sweep-NAME.json.
+  if [ -n "${PARALLEL:-}" ]; then
+    for v in $SWEEP; do
+      n=${v%%:*}
+      python3 benchmarks/device/sweep.py --base "$BASE" --profile "$PROFILE" --out $W/sweep-$n "$v" 2>&1 \
+        | grep -v -i warning > "$OUT/sweep-$n.log" &
+    done
+    wait
+    mkdir -p $W/sweep
+    for v in $SWEEP; do n=${v%%:*}; ln -sfn $W/sweep-$n/$n $W/sweep/$n; tail -1 "$OUT/sweep-$n.log"; done
+  else
+    python3 benchmarks/device/sweep.py --base "$BASE" --profile "$PROFILE" --out $W/sweep ${BASE_ROW:+--base-row} $SWEEP \
+      2>&1 | grep -v -i warning | tee "$OUT/sweep.log"
+    cp $W/sweep/sweep.json "$OUT/" 2>/dev/null
+  fi
   # PACK="name ...": bring these variants' adapters back too.
   for v in ${PACK:-}; do pack "$W/sweep/$v" "$v"; done
   exit 0

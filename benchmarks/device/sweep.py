@@ -54,9 +54,19 @@ def parse_value(text: str) -> object:
 
 
 def variant_profile(profile, recipe: str, overrides: dict[str, object]):  # type: ignore[no-untyped-def]
-    """The profile with the chosen recipe as its only [train] and the overrides applied."""
+    """The profile with the chosen recipe as its only [train] and the overrides applied.
+
+    A key `lora.NAME` sets the profile's [lora] NAME (`lora.seed=1`: the same recipe on another
+    seed, which says how much of a difference between variants is noise)."""
     chosen = profile.for_device(gpu=recipe == "gpu")
-    return dataclasses.replace(chosen, train=dataclasses.replace(chosen.train, **overrides), train_gpu=None)
+    lora = {k.removeprefix("lora."): v for k, v in overrides.items() if k.startswith("lora.")}
+    train = {k: v for k, v in overrides.items() if not k.startswith("lora.")}
+    return dataclasses.replace(
+        chosen,
+        train=dataclasses.replace(chosen.train, **train),
+        lora=dataclasses.replace(chosen.lora, **lora),
+        train_gpu=None,
+    )
 
 
 def main() -> None:
