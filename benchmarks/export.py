@@ -75,15 +75,15 @@ def demo_model() -> Path:
     return resolve_base_model(load_profile("fwyy-smollm2"))
 
 
-def random_1b(workdir: Path, tokenizer_from: Path) -> Path:
-    """A random bf16 llama with TinyLlama-1.1B's shape, made once."""
+def random_1b(workdir: Path, tokenizer_from: Callable[[], Path]) -> Path:
+    """A random bf16 llama with TinyLlama-1.1B's shape, made once (the tokenizer is looked up only then)."""
     dest = workdir / "random-1.1b"
     if (dest / "config.json").is_file():
         return dest
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tokenizer_from)
+    tok = AutoTokenizer.from_pretrained(tokenizer_from())
     cfg = AutoConfig.for_model(
         "llama",
         vocab_size=len(tok),
@@ -164,11 +164,13 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.prepare:
-        demo = demo_model()
-        made = {"demo": str(demo)}
-        if "1b" in args.models.split(","):
-            made["1b"] = str(random_1b(args.workdir, demo))
-        print(json.dumps({k: v for k, v in made.items() if k in args.models.split(",")}))
+        wanted = args.models.split(",")
+        made = {}
+        if "demo" in wanted:
+            made["demo"] = str(demo_model())
+        if "1b" in wanted:
+            made["1b"] = str(random_1b(args.workdir, demo_model))
+        print(json.dumps(made))
         return
     checkout = Path(os.environ["FWYY_BENCH_LLAMA_CPP"]) if os.environ.get("FWYY_BENCH_LLAMA_CPP") else None
 
