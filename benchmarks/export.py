@@ -75,15 +75,17 @@ def demo_model() -> Path:
     return resolve_base_model(load_profile("fwyy-smollm2"))
 
 
-def random_1b(workdir: Path, tokenizer_from: Callable[[], Path]) -> Path:
-    """A random bf16 llama with TinyLlama-1.1B's shape, made once (the tokenizer is looked up only then)."""
+def random_1b(workdir: Path, tokenizer_from: Path | None = None) -> Path:
+    """A random bf16 llama with TinyLlama-1.1B's shape, made once, with `tokenizer_from`'s tokenizer
+    (default: the demo model's, looked up only when the model is made: a machine without the demo
+    base can bring just its tokenizer files)."""
     dest = workdir / "random-1.1b"
     if (dest / "config.json").is_file():
         return dest
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tokenizer_from())
+    tok = AutoTokenizer.from_pretrained(tokenizer_from or demo_model())
     cfg = AutoConfig.for_model(
         "llama",
         vocab_size=len(tok),
@@ -160,6 +162,9 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per tool, in rotating order; the median is shown"
     )
+    parser.add_argument(
+        "--tokenizer", type=Path, help="tokenizer files for the random 1.1B model (default: the demo model's)"
+    )
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +174,7 @@ def main() -> None:
         if "demo" in wanted:
             made["demo"] = str(demo_model())
         if "1b" in wanted:
-            made["1b"] = str(random_1b(args.workdir, demo_model))
+            made["1b"] = str(random_1b(args.workdir, args.tokenizer))
         print(json.dumps(made))
         return
     checkout = Path(os.environ["FWYY_BENCH_LLAMA_CPP"]) if os.environ.get("FWYY_BENCH_LLAMA_CPP") else None
@@ -177,7 +182,8 @@ def main() -> None:
     # the models are made in a child: a forked child counts its parent's pages in its peak RSS
     # until exec, so this process must stay small while it measures
     prep = subprocess.run(
-        [sys.executable, __file__, "--prepare", "--models", args.models, "--workdir", str(args.workdir)],
+        [sys.executable, __file__, "--prepare", "--models", args.models, "--workdir", str(args.workdir)]
+        + (["--tokenizer", str(args.tokenizer)] if args.tokenizer else []),
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     models = {k: Path(v) for k, v in json.loads(prep.stdout.strip().splitlines()[-1]).items()}

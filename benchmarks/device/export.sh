@@ -8,14 +8,10 @@
 #   REPEAT=3 bash benchmarks/device/export.sh
 set -uo pipefail
 OUT=${OUT:-benchmarks/device/out}; mkdir -p "$OUT"
-W=/tmp/fwyy-bench-export
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   > "$OUT/pip.log" 2>&1 || { tail -20 "$OUT/pip.log"; exit 1; }
 cp -r .carry3/site/. /tmp/site/
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-mkdir -p $W
-/usr/bin/time -f 'random 1.1B made: %e s' python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; \
-from export import random_1b; random_1b(Path('$W'), lambda: Path('.carry3/smollm2-tokenizer'))" || exit 1
 lscpu | grep -E '^Model name|^CPU\(s\)' | tee "$OUT/export-env.log"
 FWYY_BENCH_LLAMA_CPP=$PWD/.carry3/llama.cpp python3 benchmarks/export.py --models 1b --quants q4_k_m \
-  --repeat "${REPEAT:-3}" --workdir $W 2> "$OUT/export-stderr.log" | tee "$OUT/export.log"
+  --tokenizer .carry3/smollm2-tokenizer --repeat "${REPEAT:-3}" 2> "$OUT/export-stderr.log" | tee "$OUT/export.log"
