@@ -223,7 +223,10 @@ def test_lora_addmm_is_peft_lora(tiny_llama_dir: Path) -> None:
     assert fuse_lora(dropped) == 0
 
 
-def test_other_families_and_devices_keep_the_plain_path(tiny_llama_dir: Path) -> None:
+def test_other_families_and_devices_keep_the_plain_path(
+    tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from fwyy_ollama.finetune.hf_backend import cpu_fast_path
@@ -232,6 +235,10 @@ def test_other_families_and_devices_keep_the_plain_path(tiny_llama_dir: Path) ->
     model = _lora_model(tiny_llama_dir)
     assert cpu_fast_path(model, padding_free=True) is None
     assert cpu_fast_path(model, padding_free=False) == "padded batches"
+    # With a GPU the model is still on the CPU when the backend decides; Trainer moves it later.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cpu_fast_path(model, padding_free=True) == "the model trains on the GPU"
+    monkeypatch.undo()
     config = AutoConfig.for_model(
         "mistral", vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
         num_attention_heads=2, num_key_value_heads=1,

@@ -59,6 +59,10 @@ def cpu_fast_path(model: Any, padding_free: bool) -> str | None:
         return f"{FAST_PATH_ENV}=0"
     if not padding_free:
         return "padded batches"
+    import torch
+
+    if torch.cuda.is_available():  # the model is still on the CPU here; Trainer moves it to the GPU
+        return "the model trains on the GPU"
     return shared_prefix_usable(model)
 
 
