@@ -276,6 +276,17 @@ def test_realworld_items(realworld_file: Path) -> None:
     assert items[2].gold is None and items[2].group == "risky"
     # The item's cache key follows the language it is asked in.
     assert first.key("en") != first.key("zh")
+    # ... and the static-check line it carries: a changed rule asks the model again.
+    assert first.key("en", findings=True) != first.key("en")
+
+
+def test_a_changed_rule_is_asked_again(realworld_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fwyy_ollama.findings as findings
+
+    _, items = ev.load_items(realworld_file)
+    before = items[0].key("en", findings=True)
+    monkeypatch.setattr(findings, "findings_line", lambda text, lang="en": "a rule that changed")
+    assert items[0].key("en", findings=True) != before
     _, two = ev.load_items(realworld_file, limit=2)
     assert [i.category for i in two] == ["bash", "python"]  # categories first, sorted
     # One per category, half of them risky: a subset of a balanced set stays balanced.

@@ -216,6 +216,23 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
             "CWE-506",
         ),
         _f(
+            "payload",
+            r"\b(msfvenom|msfconsole|meterpreter)\b",
+            H,
+            "builds or drives a Metasploit payload (`{m}`), as a rule a reverse shell for a target",
+            "生成或操控 Metasploit 载荷（`{m}`），通常是给目标用的反弹 Shell",
+            "CWE-506",
+        ),
+        _f(
+            "attack_tool",
+            r"\bsqlmap(\.py)?\s+-|\bhydra\s+-[lLpPC]|\b(mimikatz|evil-winrm|crackmapexec|netexec)\b"
+            r"|\bsecretsdump(\.py)?\s",
+            H,
+            "runs the attack tool `{m}` (SQL injection, password guessing or credential theft against a host)",
+            "运行攻击工具 `{m}`（对主机进行 SQL 注入、口令爆破或凭据窃取）",
+            "T1110, T1003",
+        ),
+        _f(
             "destroy",
             r"rm\s+-[a-z]*r[a-z]*f?\s+(--no-preserve-root\s+)?/(\*|\s|$)|\bmkfs\b|dd\s+if=.*of=/dev/",
             C,

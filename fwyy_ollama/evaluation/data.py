@@ -53,11 +53,20 @@ class Item:
     lang: str | None = None
     """Alpaca items: the record's language. Real-world items: None (the model's language)."""
 
-    def key(self, lang: str) -> str:
-        """The cache key of this item as asked in `lang` (Alpaca items always ask their own)."""
+    def key(self, lang: str, findings: bool = False) -> str:
+        """The cache key of this item as asked in `lang` (Alpaca items always ask their own).
+
+        With `findings`, the static-check line the prompt carries is part of it: a changed rule
+        changes what the model is asked, so a cached answer to the old line must not be reused.
+        """
         if self.messages is not None:
             return sha256_json(self.messages)[:20]
-        return sha256_json({"input": self.text, "category": self.category, "lang": lang})[:20]
+        asked = {"input": self.text, "category": self.category, "lang": lang}
+        if findings:
+            from fwyy_ollama.findings import findings_line
+
+            asked["findings"] = findings_line(self.text, lang)
+        return sha256_json(asked)[:20]
 
     @property
     def group(self) -> str:

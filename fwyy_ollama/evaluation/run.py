@@ -294,7 +294,7 @@ class _Runner:
         )
         cache_file = cache_dir() / f"{key[:24]}.json"
         cache = _load_cache(cache_file) if self.use_cache else {}
-        keys = [it.key(asked_lang) for it in self.items]
+        keys = [it.key(asked_lang, self.findings) for it in self.items]
         todo = [(k, it) for k, it in zip(keys, self.items, strict=True) if k not in cache]
         cached = len(self.items) - len(todo)
         self.done += cached
