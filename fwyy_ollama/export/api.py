@@ -171,7 +171,8 @@ def export_gguf(
     spec = read_spec(folder)
     source = WeightSource(folder)
     adapter: LoraAdapter | None = load_adapter(adapter_path, source) if adapter_path is not None else None
-    vocab = load_vocab(folder, spec.n_vocab, pre_override=tokenizer_pre)
+    # transformers' view of the tokenizer (seconds to load) arrives while the tensors are written
+    vocab = load_vocab(folder, spec.n_vocab, pre_override=tokenizer_pre, wait=False)
     if chat_template is None and isinstance(_adapter_meta(adapter_path).get("chat_family"), str):
         from fwyy_ollama.chat_families import get_family
 
@@ -182,7 +183,7 @@ def export_gguf(
 
     inter = q if q.kind == "numpy" else _intermediate_type(spec)
     jobs = plan_tensors(spec, source, type_chooser(inter, tied=spec.tied), adapter)
-    notes = list(vocab.notes)
+    notes: list[str] = []  # vocab.notes go first, once vocab.settle() has had its say
     direct = kquant.prepare(q, spec, jobs) if q.kind == "llama" else None
     if isinstance(direct, kquant.Direct):
         kquant.apply(direct, jobs, inter.ggml_type(), source)
@@ -211,22 +212,26 @@ def export_gguf(
 
     meta = _metadata(folder.name, base, adapter_path, q)
     intermediate = 0
+
+    def write(path: str, **how: Any) -> int:
+        """write_gguf; a second time in the rare case where transformers' tokenizer, which has been
+        loading meanwhile, names another tokenizer.ggml.pre than tokenizer.json did."""
+        kw = dict(metadata=meta, adapter=adapter, progress=progress, workers=workers, **how)
+        size = write_gguf(path, spec, vocab, jobs, source, **kw)
+        if vocab.settle():
+            size = write_gguf(path, spec, vocab, jobs, source, **kw)
+        return size
+
     with pending_file(out_path) as final:
         if q.kind == "numpy" or isinstance(direct, kquant.Direct):
             quantize, label = quantize_array, "writing GGUF"
             if isinstance(direct, kquant.Direct):
                 quantize, label = kquant.quantizer(direct, inter.ggml_type()), f"quantizing to {q.name}"
-            size = write_gguf(
-                final.path, spec, vocab, jobs, source,
-                file_type=file_type(q), metadata=meta, quantize=quantize,
-                adapter=adapter, progress=progress, workers=workers, label=label,
-            )  # fmt: skip
+            size = write(final.path, file_type=file_type(q), quantize=quantize, label=label)
         else:
             with pending_file(out_path.with_name(out_path.name + ".f16")) as tmp:
-                intermediate = write_gguf(
-                    tmp.path, spec, vocab, jobs, source,
-                    file_type=file_type(inter), metadata=meta, quantize=quantize_array,
-                    adapter=adapter, progress=progress, workers=workers,
+                intermediate = write(
+                    tmp.path, file_type=file_type(inter), quantize=quantize_array,
                     label=f"writing {inter.name} for llama.cpp",
                 )  # fmt: skip
                 if progress is not None:
@@ -246,6 +251,7 @@ def export_gguf(
                     hint="the export is wrong; please report it with the model's config.json",
                 )
         final.commit()
+    notes = [*vocab.notes, *notes]
     if eos_note:
         notes.insert(0, eos_note)
     eos_id = vocab.special_ids.get("eos")

@@ -3,8 +3,9 @@
 The writer lays out the header, the metadata and every tensor's info first (shapes and sizes are
 known before any weight is read), then streams each tensor's rows: read a slice, merge the LoRA
 in float32, undo HF's rotary permutation for llama q/k, convert once to the output type, write.
-Slices are worked on by a thread pool (numpy releases the GIL) and written in order, so peak
-memory is a few slices per core, whatever the model size.
+Slices are worked on by a thread pool (numpy and ggml release the GIL) and written in order; the
+slices handed out and not yet written stay within INFLIGHT_BYTES, so peak memory is bounded whatever
+the model size and the number of cores.
 
 Key names, tensor names (gguf.TensorNameMap), the q/k permutation and the rule that 1-D tensors
 and norms stay F32 follow llama.cpp's convert_hf_to_gguf.py.
@@ -16,7 +17,7 @@ import collections
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,20 @@ ARCHITECTURES: dict[str, str] = {
     "Qwen2ForCausalLM": "qwen2",
 }
 
-# elements per slice handed to one worker (16 MiB of float32)
-SLICE_ELEMS = 1 << 22
+# float32 bytes of the slices handed to the workers and not yet written. A worker holds its slice's
+# float32 rows, the 16-bit rows they were read from and, for llama q/k, a permuted copy (2-2.5x these
+# bytes) while it works; a finished slice waiting for its turn holds only its output bytes. So the
+# export's memory follows this budget, not the number of cores (with 16 MiB slices whatever the
+# cores, 16 workers peaked at 930 MiB; with this budget 380 MiB). Two slices per worker keep every
+# core busy (one worked on, one ready to start), so with more cores the slices get smaller.
+INFLIGHT_BYTES = 256 << 20
+# float32 bytes of one slice: at most 16 MiB (2 workers: 64 MiB in flight), at least 1 MiB (tens of
+# milliseconds of K-quant work, against well under a millisecond of Python per slice). A slice is
+# at least one row (one head's rows for llama q/k): one bigger than the budget is handed out alone.
+SLICE_BYTES = 16 << 20
+MIN_SLICE_BYTES = 1 << 20
+# bytes written between two background flushes to disk, so the closing fsync waits for the tail only
+WRITEBACK_BYTES = 64 << 20
 
 Progress = Callable[[float, "float | None", str], None]
 
@@ -262,14 +275,42 @@ def _permute_rows(x: np.ndarray, n_heads: int) -> np.ndarray:
     return x.reshape(n_heads, 2, head_rows // 2, *x.shape[1:]).swapaxes(1, 2).reshape(x.shape)
 
 
-def _slices(job: TensorJob, spec_head_rows: int) -> Iterator[tuple[int, int]]:
+def slice_bytes(n_workers: int) -> int:
+    """float32 bytes per slice: 2 slices per worker fit in INFLIGHT_BYTES, within the slice limits."""
+    return max(MIN_SLICE_BYTES, min(SLICE_BYTES, INFLIGHT_BYTES // (2 * n_workers)))
+
+
+def _slices(job: TensorJob, spec_head_rows: int, max_bytes: int) -> Iterator[tuple[int, int]]:
     rows = job.rows
     row_elems = math.prod(job.shape[1:]) if len(job.shape) > 1 else 1
-    step = max(1, SLICE_ELEMS // max(1, row_elems))
+    step = max(1, max_bytes // 4 // max(1, row_elems))
     align = spec_head_rows if job.permute_heads else 1
     step = max(align, step // align * align)
     for r0 in range(0, rows, step):
         yield r0, min(rows, r0 + step)
+
+
+def in_order(
+    pool: Any, work: Callable[..., Any], tasks: Iterable[tuple[int, tuple[Any, ...]]], budget: int
+) -> Iterator[Any]:
+    """work(*args) for each (cost, args) of `tasks` on `pool`, the results yielded in task order.
+
+    The costs of the tasks submitted and not yet yielded stay within `budget`: a task waits for the
+    oldest ones to be taken, except when nothing is pending (a task that alone exceeds the budget
+    runs alone). The budget is counted in bytes, not tasks, so small tensors (norms, k/v) do not
+    take the places of whole slices.
+    """
+    pending: collections.deque[tuple[int, Future[Any]]] = collections.deque()
+    inflight = 0
+    for cost, args in tasks:
+        while pending and inflight + cost > budget:
+            done_cost, fut = pending.popleft()
+            inflight -= done_cost
+            yield fut.result()
+        pending.append((cost, pool.submit(work, *args)))
+        inflight += cost
+    while pending:
+        yield pending.popleft()[1].result()
 
 
 def write_gguf(
@@ -339,29 +380,36 @@ def write_gguf(
         out = quantize(x, job.qtype)
         return np.ascontiguousarray(out)
 
+    def tasks() -> Iterator[tuple[int, tuple[TensorJob, int, int, bool]]]:
+        for job in jobs:
+            row_bytes = 4 * (math.prod(job.shape[1:]) if len(job.shape) > 1 else 1)
+            slices = list(_slices(job, head_rows[id(job)], per_slice))
+            for k, (r0, r1) in enumerate(slices):
+                yield (r1 - r0) * row_bytes, (job, r0, r1, k == len(slices) - 1)
+
+    def work_slice(job: TensorJob, r0: int, r1: int, last: bool) -> tuple[TensorJob, bool, np.ndarray]:
+        return job, last, work(job, r0, r1)
+
+    per_slice = slice_bytes(n_workers)
+    sync = getattr(os, "fdatasync", os.fsync)
     try:
-        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="fwyy-export") as pool:
-            pending: collections.deque[tuple[TensorJob, int, Future[np.ndarray]]] = collections.deque()
-            limit = 2 * n_workers
-
-            def drain(until: int) -> None:
-                nonlocal done
-                while len(pending) > until:
-                    job, last, fut = pending.popleft()
-                    arr = fut.result()
-                    arr.tofile(fout)
-                    done += arr.nbytes
-                    if last:
-                        writer.write_padding(fout, job.nbytes)
-                        if progress is not None:
-                            progress(done, total, f"{label}: {job.gguf_name}")
-
-            for job in jobs:
-                slices = list(_slices(job, head_rows[id(job)]))
-                for k, (r0, r1) in enumerate(slices):
-                    pending.append((job, int(k == len(slices) - 1), pool.submit(work, job, r0, r1)))
-                    drain(limit)
-            drain(0)
+        with (
+            ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="fwyy-export") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="fwyy-writeback") as flusher,
+        ):
+            flushed_to, flushing = fout.tell(), None
+            budget = 2 * n_workers * per_slice
+            for job, last, arr in in_order(pool, work_slice, tasks(), budget):
+                fout.write(memoryview(arr).cast("B"))
+                done += arr.nbytes
+                if last:
+                    writer.write_padding(fout, job.nbytes)
+                    if progress is not None:
+                        progress(done, total, f"{label}: {job.gguf_name}")
+                # let the disk take what is written while the rest is computed (one flush at a time)
+                if fout.tell() - flushed_to >= WRITEBACK_BYTES and (flushing is None or flushing.done()):
+                    fout.flush()
+                    flushed_to, flushing = fout.tell(), flusher.submit(sync, fout.fileno())
         fout.flush()
         os.fsync(fout.fileno())
         size = fout.tell()

@@ -5,6 +5,9 @@ BPE tokenizers (tokenizer.json with a byte-level pre-tokenizer: Llama-3, Qwen2, 
 pre-tokenizer regex llama.cpp must use. llama.cpp decides it by encoding a fixed check text,
 hashing the token ids and looking the hash up in a table; fwyy does the same, and an unknown hash
 is an error (a silent default would tokenize digits, CJK or whitespace differently from training).
+When transformers is installed, its tokenizer (what training used) has the last word: it takes a
+few seconds to load, so the export starts writing with the name tokenizer.json gives while it
+loads, and writes the file again in the rare case where the two disagree (Vocab.settle).
 SentencePiece tokenizers (tokenizer.model: Mistral, Llama-2) become `tokenizer.ggml.model = llama`
 with scores and types from the model file.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -82,6 +86,20 @@ class Vocab:
     add_space_prefix: bool | None = None
     chat_template: str | list[dict[str, str]] | None = None
     notes: list[str] = field(default_factory=list)
+    # `pre` from tokenizer.json alone while transformers' tokenizer is still being asked
+    unsettled: _PendingPre | None = field(default=None, repr=False, compare=False)
+
+    def settle(self) -> bool:
+        """Wait for transformers' answer and fix `pre` (and the notes) by it; True when `pre` changed,
+        so that a file already written with the old name must be written again."""
+        if self.unsettled is None:
+            return False
+        pending, self.unsettled = self.unsettled, None
+        hf_ids, hf_class = pending.check.result()
+        pre, notes = choose_pre(pending.ids, hf_ids, hf_class, pending.pre_override)
+        self.notes = [n for n in self.notes if n not in pending.notes] + notes
+        changed, self.pre = pre != self.pre, pre
+        return changed
 
     def token_id(self, text: str) -> int | None:
         try:
@@ -192,17 +210,19 @@ def _special_ids(
     return ids
 
 
-def load_vocab(folder: Path, n_vocab: int, *, pre_override: str | None = None) -> Vocab:
+def load_vocab(folder: Path, n_vocab: int, *, pre_override: str | None = None, wait: bool = True) -> Vocab:
     """Read the tokenizer of an HF folder into a Vocab (SentencePiece first, as llama.cpp does).
 
     `pre_override` names tokenizer.ggml.pre by hand, for a BPE tokenizer whose check hash is not
-    in llama.cpp's table; --verify then shows whether llama.cpp really tokenizes like HF.
+    in llama.cpp's table; --verify then shows whether llama.cpp really tokenizes like HF. With
+    wait=False, a BPE vocab may come back before transformers' tokenizer has answered (its `pre`
+    is then tokenizer.json's): call `settle()` before the file counts as done.
     """
     tok_config = _json(folder / "tokenizer_config.json")
     if (folder / "tokenizer.model").is_file():
         vocab = _load_sentencepiece(folder, tok_config, n_vocab)
     elif (folder / "tokenizer.json").is_file():
-        vocab = _load_bpe(folder, tok_config, n_vocab, pre_override)
+        vocab = _load_bpe(folder, tok_config, n_vocab, pre_override, wait)
     else:
         raise FwyyError(f"{folder}: no tokenizer.json or tokenizer.model; the GGUF needs the tokenizer")
     vocab.chat_template = chat_template_of(folder, tok_config)
@@ -217,6 +237,75 @@ from transformers import AutoTokenizer
 tok = AutoTokenizer.from_pretrained(sys.argv[1], local_files_only=True)
 print(json.dumps([type(tok).__name__, list(tok.encode(sys.stdin.read()))]))
 """
+
+
+class TokenizerCheck:
+    """_transformers_ids(folder) in a background thread, started at once; result() waits for it.
+
+    The thread is a daemon: an export that fails before asking leaves it (and the short-lived child
+    process it waits for) to finish on its own.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._answer: tuple[list[int] | None, str] = (None, "")
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(folder,), name="fwyy-tokenizer-check", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, folder: Path) -> None:
+        try:
+            self._answer = _transformers_ids(folder)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the thread that asks
+            self._error = exc
+
+    def result(self) -> tuple[list[int] | None, str]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._answer
+
+
+@dataclass(frozen=True)
+class _PendingPre:
+    """What Vocab.settle needs to decide `pre` again once transformers has answered."""
+
+    check: TokenizerCheck
+    ids: list[int]  # CHECK_TEXT's ids from tokenizer.json
+    pre_override: str | None
+    notes: tuple[str, ...]  # the notes that came with the provisional `pre`
+
+
+def choose_pre(
+    ids: list[int], hf_ids: list[int] | None, hf_class: str, pre_override: str | None
+) -> tuple[str, list[str]]:
+    """tokenizer.ggml.pre and notes from CHECK_TEXT's ids (tokenizer.json's, and transformers' if known)."""
+    notes = []
+    if hf_ids is not None and hf_ids != ids:
+        # transformers' tokenizer class for this model type overrides tokenizer.json's rules
+        # (e.g. Qwen2Tokenizer always splits with Qwen2's regex): training saw hf_ids, so hash those
+        ids = hf_ids
+        notes.append(f"transformers tokenizes with {hf_class}, whose rules differ from tokenizer.json")
+    try:
+        pre_name, _digest = pre_tokenizer_for(ids)
+    except UnknownPreTokenizerError as exc:
+        if pre_override is None:
+            if notes:
+                exc.message += f" ({notes[0]})"
+                exc.args = (exc.message,)
+            raise
+        pre_name = pre_override
+        notes.append(
+            f"tokenizer.ggml.pre set by hand to {pre_override!r}: the check hash is not in llama.cpp's table"
+        )
+    else:
+        if pre_override is not None and pre_override != pre_name:
+            notes.append(
+                f"tokenizer.ggml.pre set by hand to {pre_override!r} (llama.cpp's table says {pre_name!r})"
+            )
+            pre_name = pre_override
+    return pre_name, notes
 
 
 def _transformers_ids(folder: Path) -> tuple[list[int] | None, str]:
@@ -290,7 +379,9 @@ def _check_cache_path(folder: Path) -> Path | None:
     return root / "export" / f"tokenizer-check-{h.hexdigest()[:32]}.json"
 
 
-def _load_bpe(folder: Path, tok_config: dict[str, Any], n_vocab: int, pre_override: str | None) -> Vocab:
+def _load_bpe(
+    folder: Path, tok_config: dict[str, Any], n_vocab: int, pre_override: str | None, wait: bool
+) -> Vocab:
     tokenizers = require("tokenizers", "train", "Reading a tokenizer.json")
     path = folder / "tokenizer.json"
     raw = _json(path)
@@ -305,31 +396,17 @@ def _load_bpe(folder: Path, tok_config: dict[str, Any], n_vocab: int, pre_overri
         )
     tok = tokenizers.Tokenizer.from_file(str(path))
     ids = tok.encode(CHECK_TEXT).ids  # with special tokens, as llama.cpp's AutoTokenizer.encode()
-    hf_ids, hf_class = _transformers_ids(folder)
-    vocab_notes = []
-    if hf_ids is not None and hf_ids != ids:
-        # transformers' tokenizer class for this model type overrides tokenizer.json's rules
-        # (e.g. Qwen2Tokenizer always splits with Qwen2's regex): training saw hf_ids, so hash those
-        ids = hf_ids
-        vocab_notes.append(f"transformers tokenizes with {hf_class}, whose rules differ from tokenizer.json")
+    check = TokenizerCheck(folder)  # transformers' view, loading while the vocab is read
+    pending = None
     try:
-        pre_name, _digest = pre_tokenizer_for(ids)
-    except UnknownPreTokenizerError as exc:
-        if pre_override is None:
-            if vocab_notes:
-                exc.message += f" ({vocab_notes[0]})"
-                exc.args = (exc.message,)
-            raise
-        pre_name = pre_override
-        vocab_notes.append(
-            f"tokenizer.ggml.pre set by hand to {pre_override!r}: the check hash is not in llama.cpp's table"
-        )
-    else:
-        if pre_override is not None and pre_override != pre_name:
-            vocab_notes.append(
-                f"tokenizer.ggml.pre set by hand to {pre_override!r} (llama.cpp's table says {pre_name!r})"
-            )
-            pre_name = pre_override
+        # provisional: tokenizer.json alone (transformers agrees with it but for rare model types)
+        pre_name, vocab_notes = choose_pre(ids, None, "", pre_override)
+        pending = _PendingPre(check, ids, pre_override, tuple(vocab_notes))
+    except UnknownPreTokenizerError:
+        pass  # tokenizer.json alone names no pre-tokenizer: transformers' answer must decide now
+    if wait or pending is None:
+        pre_name, vocab_notes = choose_pre(ids, *check.result(), pre_override)
+        pending = None
 
     lookup = tok.get_vocab(with_added_tokens=True)
     if lookup and max(lookup.values()) >= n_vocab:
@@ -370,7 +447,7 @@ def _load_bpe(folder: Path, tok_config: dict[str, Any], n_vocab: int, pre_overri
         else:  # [left, right] pairs (tokenizers >= 0.20); spaces inside parts become U+0120 like llama.cpp
             merges.append(" ".join("".join(chr(ord(c) + 256) if c == " " else c for c in part) for part in m))
 
-    vocab = Vocab("gpt2", pre_name, tokens, types, merges=merges, notes=vocab_notes)
+    vocab = Vocab("gpt2", pre_name, tokens, types, merges=merges, notes=vocab_notes, unsettled=pending)
     vocab.special_ids = _special_ids(folder, tok_config, lookup, n_vocab)
     probe = "fwyy probe"
     with_special = tok.encode(probe).ids
