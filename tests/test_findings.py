@@ -64,8 +64,10 @@ def test_attack_tools_are_named_as_risky(command: str, rule: str) -> None:
     assert found and found[0].category == "bash" and found[0].label >= Label.HIGH
 
 
-def test_attack_tool_names_in_ordinary_code_do_not_match() -> None:
-    # Facebook's Hydra is a Python configuration library; "sqlmap" in prose is not a run of it.
+def test_attack_tool_rules_match_a_run_not_a_mention() -> None:
+    # A run of the tool is named; Facebook's Hydra (a Python configuration library) and the tools'
+    # names in prose are not runs of them.
+    assert "attack_tool" in {f.name for f in static_findings("hydra -l root -P words.txt ssh://192.0.2.4")}
     code = "import hydra\n\n@hydra.main(config_path='conf')\ndef app(cfg):\n    print(cfg.db)\n"
     prose = "<p>Our scanner report mentions sqlmap and hydra findings.</p>"
     for text in (code, prose):
