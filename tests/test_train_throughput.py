@@ -30,8 +30,11 @@ def test_padding_choice_follows_the_gpu_work_estimate() -> None:
     # A 7.6B model at batch 8 on a T4: seconds of GPU work -> pad tokens cost real time -> padding-free.
     free, why = choose_padding_free(7_600_000_000, lengths, 8, (7, 5))
     assert free is True and "GPU-bound" in why
-    # Longer sequences push the same H100 setup over the line.
-    free, _ = choose_padding_free(1_404_302_848, [4000, 8000], 8, (9, 0))
+    # 7.6B in 4 bits at batch 8 on an H200, Qwen2-tokenized: ~0.26 s -> padded (measured 1.7x).
+    free, why = choose_padding_free(7_615_616_512, [180, 250, 320, 390], 8, (9, 0))
+    assert free is False and "host-bound" in why
+    # Longer sequences push the same H200 setup over the line.
+    free, _ = choose_padding_free(7_615_616_512, [4000, 8000], 8, (9, 0))
     assert free is True
     # An unmeasured GPU keeps Unsloth's own default.
     free, why = choose_padding_free(1_404_302_848, lengths, 8, (8, 6))

@@ -36,8 +36,14 @@ _PEAK_TFLOPS: dict[tuple[int, int], float] = {
     (9, 0): 989.0,  # H100 / H200
     (10, 0): 2250.0,  # B200
 }
-_HOST_BOUND_GPU_SECONDS = 0.2
-"""Below this much GPU work per padded micro-batch, a step is bound by the host launching kernels."""
+_HOST_BOUND_GPU_SECONDS = 1.0
+"""Below this much estimated GPU work per padded micro-batch, padded batches train faster.
+
+Measured (benchmarks/device/NOTES.md, run 8): random Qwen2-7B in 4 bits on an H200, micro-batch
+8, estimated at 259 ms: padded 6,848 tokens/s, padding-free 4,068. Padding-free ran at about 540 ms
+a step whatever the GPU did (its uncompiled varlen path is host-bound), so it can only win once a
+padded step's real GPU work (about 0.7x this estimate) passes that, with its 23% of pads dropped:
+about 1 s estimated. A T4 reaches that with a 7B model at micro-batch 2."""
 
 
 def choose_padding_free(
@@ -52,8 +58,9 @@ def choose_padding_free(
     When a padded micro-batch is little GPU work the host is the bottleneck and padded wins: measured
     on an H100 (random Qwen2-1.5B, LoRA r16, batch 8, the shipped data; benchmarks/device/) padded
     ran about 2x the tokens/s of padding-free; Unsloth reports the same on A100, L4 and T4 for small
-    micro-batches. When the GPU is the bottleneck (big models, long sequences, small GPUs) the pad
-    tokens cost real time and padding-free wins. The estimate: 6 x parameters x padded tokens per
+    micro-batches, and a 7B model in 4 bits on an H200 at micro-batch 8 ran 1.7x faster padded.
+    When the GPU is the bottleneck (long sequences, small GPUs) the pad tokens cost real time and
+    padding-free wins. The estimate: 6 x parameters x padded tokens per
     micro-batch at half the GPU's peak; an unknown GPU keeps padding-free (Unsloth's own default).
     """
     import random
