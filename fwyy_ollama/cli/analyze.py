@@ -77,6 +77,10 @@ def constrain_option(func):  # type: ignore[no-untyped-def]
 
 
 FINDINGS_HELP = "Tell the model what fwyy's static checks found in the input (one line before it)."
+VETO_HELP = (
+    "With --findings: a high or critical static finding overrules a 'safe' answer "
+    "(the label becomes the finding's)."
+)
 
 
 @click.command("analyze")
@@ -90,6 +94,7 @@ FINDINGS_HELP = "Tell the model what fwyy's static checks found in the input (on
 @backend_options
 @constrain_option
 @click.option("--findings/--no-findings", default=True, show_default=True, help=FINDINGS_HELP)
+@click.option("--veto/--no-veto", default=True, show_default=True, help=VETO_HELP)
 @json_option
 def analyze(
     source: str,
@@ -103,6 +108,7 @@ def analyze(
     max_tokens: int | None,
     constrain: bool,
     findings: bool,
+    veto: bool,
     as_json: bool,
 ) -> None:
     """Analyze one file (or - for stdin) and print its four-part report. The file is read, never run.
@@ -114,7 +120,8 @@ def analyze(
 
     try:
         result = _analyze(
-            source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json, findings
+            source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json, findings,
+            veto,
         )
     except FwyyError as exc:
         if as_json:
@@ -138,7 +145,7 @@ def _print_json(value: object) -> None:
     sys.stdout.flush()
 
 
-def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json, findings):  # type: ignore[no-untyped-def]
+def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_tokens, constrain, as_json, findings, veto):  # type: ignore[no-untyped-def]
     from fwyy_ollama.analysis import MAX_READ_BYTES, decode_input, read_input
     from fwyy_ollama.analysis import analyze as run_analysis
     from fwyy_ollama.repl import report_renderable
@@ -174,6 +181,7 @@ def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_to
                 already_truncated=longer,
                 constrain=constrain,
                 findings=findings,
+                veto=veto,
             )
     finally:
         be.close()
@@ -182,6 +190,11 @@ def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_to
         return result
     if result.notice:
         err_console.print(f"[yellow]note:[/] {escape(for_terminal(result.notice))}", highlight=False)
+    if result.veto_note:
+        err_console.print(
+            f"[yellow]note:[/] {escape(for_terminal(result.veto_note))} (--no-veto keeps the model's label)",
+            highlight=False,
+        )
     if result.report is not None:
         console.print(report_renderable(result.report, result.lang, title=name, console=console))
     else:

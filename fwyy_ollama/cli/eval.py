@@ -51,6 +51,12 @@ from fwyy_ollama.cli.common import console, err_console, json_option, print_json
     help="Give each prompt fwyy's static-check line, as `fwyy analyze` does.",
 )
 @click.option(
+    "--veto/--no-veto",
+    default=True,
+    show_default=True,
+    help="With --findings: a high or critical static finding overrules a 'safe' answer, as in `fwyy analyze`.",
+)
+@click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
@@ -75,6 +81,7 @@ def eval_(
     constrain: bool,
     both: bool,
     findings: bool,
+    veto: bool,
     lang: str | None,
     plot_file: Path | None,
     markdown: bool,
@@ -114,6 +121,7 @@ def eval_(
             constrain=constrain,
             both=both,
             findings=findings,
+            veto=veto,
             lang=lang,
             progress=progress,
         )

@@ -171,13 +171,16 @@ def evaluate(
     lang: str | None = None,
     progress: Progress | None = None,
     findings: bool = True,
+    veto: bool = True,
 ) -> EvalResult:
     """Evaluate each model / detector on the eval file (greedy), reusing cached answers.
 
     max_tokens: cap on each answer (default: 384 free; none under a llama.cpp grammar; 1024 under
     Ollama's schema). constrain: ask with constrained decoding; both: ask each model both ways.
     lang: ask real-world items in this language instead of each model's own. findings: give
-    each prompt fwyy's static-check line, as `fwyy analyze` does (fwyy_ollama.findings).
+    each prompt fwyy's static-check line, as `fwyy analyze` does (fwyy_ollama.findings); with
+    `veto` too, a high or critical finding overrules a "safe" answer, as in `fwyy analyze` (applied
+    to the cached answers, so switching it asks nothing again).
     """
     if not models:
         raise FwyyError("name at least one --model", hint=SPEC_HELP)
@@ -196,7 +199,8 @@ def evaluate(
         modes: list[bool | None] = [None] if spec.is_detector else _constrain_modes(spec, constrain, both)
         plan += [(spec, mode) for mode in modes]
     runner = _Runner(
-        path, data_hash, items, n_ctx=n_ctx, use_cache=use_cache, progress=progress, findings=findings
+        path, data_hash, items, n_ctx=n_ctx, use_cache=use_cache, progress=progress, findings=findings,
+        veto=findings and veto,
     )
     runner.total = sum(
         len([it for it in items if covers(s.target, it.category)]) if s.is_detector else len(items)
@@ -220,6 +224,7 @@ def evaluate(
         "both": both,
         "lang": lang,
         "findings": findings,
+        "veto": findings and veto,
         "format_version": EVAL_FORMAT_VERSION,
     }
     categories = sorted({it.category for it in items})
@@ -239,9 +244,10 @@ class _Runner:
         use_cache: bool,
         progress: Progress | None,
         findings: bool = True,
+        veto: bool = True,
     ) -> None:
         self.path, self.data_hash, self.items = path, data_hash, items
-        self.findings = findings
+        self.findings, self.veto = findings, veto
         self.n_ctx, self.use_cache, self.progress = n_ctx, use_cache, progress
         self.done = 0
         self.total = 0
@@ -316,7 +322,7 @@ class _Runner:
                 backend.close()
         elif spec.kind == "gguf":
             backend_name = "local"
-        preds = [_prediction(k, it, cache[k]) for k, it in zip(keys, self.items, strict=True)]
+        preds = [_prediction(k, it, cache[k], self.veto) for k, it in zip(keys, self.items, strict=True)]
         self._tick(f"{name}: done")
         return ModelResult(
             name,
@@ -350,7 +356,7 @@ def _ask(
     try:
         # Alpaca items keep the messages they were trained with; the request still gives the
         # constraint (grammar / format) for their language.
-        text = item.text if item.text.strip() else item.messages[-1][1] if item.messages else item.text
+        text = _asked_text(item)
         request = prepare_analysis(
             backend, text, lang=asked, name=name, constrain=constrain, findings=findings
         )
@@ -375,8 +381,22 @@ def _ask(
     }
 
 
-def _prediction(key: str, item: Item, entry: Mapping[str, Any]) -> Prediction:
+def _asked_text(item: Item) -> str:
+    """The text analyzed: the input, or for an Alpaca record without one its last user turn."""
+    return item.text if item.text.strip() else item.messages[-1][1] if item.messages else item.text
+
+
+def _prediction(key: str, item: Item, entry: Mapping[str, Any], veto: bool = False) -> Prediction:
+    from fwyy_ollama.findings import veto_finding, vetoed
+    from fwyy_ollama.report import Label
+
     label, parsed, reason = score_answer(entry["answer"])
+    raised_by = None
+    if veto and label is not None:
+        found = veto_finding(_asked_text(item))
+        if vetoed(Label(label), found) is not Label(label):
+            assert found is not None
+            label, raised_by = found.label.value, f"{found.category}:{found.name}"
     return Prediction(
         key=key,
         category=item.category,
@@ -389,4 +409,5 @@ def _prediction(key: str, item: Item, entry: Mapping[str, Any]) -> Prediction:
         tokens=int(entry["tokens"]),
         answer=entry["answer"],
         error=entry.get("error") or (None if parsed else reason),
+        raised_by=raised_by,
     )

@@ -49,6 +49,8 @@ class Prediction:
     """Answer tokens; None for a detector."""
     answer: str
     error: str | None = None
+    raised_by: str | None = None
+    """The static rule that overruled the model's "safe" (findings.VETO), as `fwyy analyze` does."""
 
     @property
     def verdict_correct(self) -> bool:
