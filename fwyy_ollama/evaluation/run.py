@@ -179,7 +179,7 @@ def evaluate(
     Ollama's schema). constrain: ask with constrained decoding; both: ask each model both ways.
     lang: ask real-world items in this language instead of each model's own. findings: give
     each prompt fwyy's static-check line, as `fwyy analyze` does (fwyy_ollama.findings); with
-    `veto` too, a high or critical finding overrules a "safe" answer, as in `fwyy analyze` (applied
+    `veto` too, a VETO_RULES finding overrules a "safe" answer, as in `fwyy analyze` (applied
     to the cached answers, so switching it asks nothing again).
     """
     if not models:

@@ -50,7 +50,7 @@ class Prediction:
     answer: str
     error: str | None = None
     raised_by: str | None = None
-    """The static rule that overruled the model's "safe" (findings.VETO), as `fwyy analyze` does."""
+    """The static rule that overruled the model's "safe" (findings.VETO_RULES), as `fwyy analyze` does."""
 
     @property
     def verdict_correct(self) -> bool:
