@@ -294,3 +294,28 @@ def test_a_veto_rule_overrules_only_a_safe_label() -> None:
         "ls -la",
     ):
         assert veto_finding(text) is None, text
+
+
+def test_python_sql_built_by_formatting_is_named_wherever_it_is_executed() -> None:
+    """Bandit's B608: an SQL statement filled in by %, .format or an f-string field, executed
+    directly or by name later; parameters passed apart, literal SQL and prose are not it."""
+
+    def named(code: str) -> bool:
+        return any(f.name == "sql_format" for f in static_findings(code))
+
+    for code in (
+        'q = "SELECT COUNT(*) FROM {};".format(table)\ncursor.execute(q)',
+        'q = "select name from users where id=%s and org=%s" % (uid, org)\ncur.execute(q)',
+        'q = f"DELETE FROM sessions WHERE user = \'{user}\'"',
+        'cur.execute("UPDATE t SET a = %s" % a)',
+        'sql = "INSERT INTO log VALUES (%d)" % n',
+    ):
+        assert named(code), code
+    for code in (
+        'cur.execute("select name from users where id=%s", (uid,))',
+        'q = "SELECT COUNT(*) FROM table;"\ncursor.execute(q)',
+        'print("Select an option: %s" % opt)',
+        'log.info("Deleted %d rows from %s" % (n, t))',
+        'label = f"Update {name} settings"',
+    ):
+        assert not named(code), code

@@ -33,6 +33,9 @@ def _f(name: str, pattern: str, label: Label, en: str, zh: str, cwe: str) -> Fea
 
 S, L, M, H, C = Label.SAFE, Label.LOW, Label.MEDIUM, Label.HIGH, Label.CRITICAL
 
+_SQL_STATEMENT = r"(select\b[^\"'\n]*\bfrom\b|insert\s+into\b|update\s+\w+\s+set\b|delete\s+from\b)"
+"""An SQL statement's opening inside one string literal (for the Python rules)."""
+
 FEATURES: dict[str, tuple[Feature, ...]] = {
     "sqli": (
         _f(
@@ -382,7 +385,12 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         ),
         _f(
             "sql_format",
-            r"\.execute(many)?\(\s*(f[\"']|[\"'][^\"']*[\"']\s*(%|\+|\.format\())",
+            r"\.execute(many)?\(\s*(f[\"']|[\"'][^\"']*[\"']\s*(%|\+|\.format\())"
+            # the statement built first and executed by name: an SQL string filled in by % or
+            # .format, or an f-string with a field (Bandit's B608)
+            r"|(?i:\bf(\"(?=[^\"\n]*\{)[^\"\n]*|'(?=[^'\n]*\{)[^'\n]*)" + _SQL_STATEMENT + r")"
+            r"|(?i:(\"[^\"\n]*" + _SQL_STATEMENT + r"[^\"\n]*\"|'[^'\n]*" + _SQL_STATEMENT + r"[^'\n]*')"
+            r"\s*(%\s*[\w(]|\.format\())",
             H,
             "builds an SQL statement from values by string formatting (`{m}`)",
             "用字符串格式化把值拼进 SQL 语句（`{m}`）",
