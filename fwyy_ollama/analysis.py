@@ -67,11 +67,11 @@ def result_json_schema() -> dict[str, Any]:
     """The JSON `fwyy analyze --json` prints (documented shape, tested against real output).
 
     Success: the report's four keys (as in report_json_schema) plus verdict ("safe" / "risky"),
-    model_label (the model's own label) and raised_by (null, or the static finding that raised
-    the label to its own), model, backend, latency_s, truncated, notice, constrained, and error =
-    null. Failure: the four
-    keys are null, `error` says why, `raw` holds the model's answer if any, and verdict is
-    "unconfirmed" (an answer that is not a report: exit 1) or "error" (bad input, model down: exit 2).
+    model_label (the model's own label) and raised_by (null, or the static finding that vetoed the
+    model's "safe" and gave `label`), model, backend, latency_s, truncated, notice, constrained,
+    and error = null. Failure: the four keys are null, `error` says why, `raw` holds the model's
+    answer if any, and verdict is "unconfirmed" (an answer that is not a report: exit 1) or
+    "error" (bad input, model down: exit 2).
     """
     from fwyy_ollama.report import Label
 
@@ -501,9 +501,10 @@ def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latenc
     if error is not None and request.grammar is not None:
         error += " (it was sampled under the report grammar, so it was cut: by --max-tokens or the context)"
     model_label, raised_by = (report.label if report else None), None
-    if report is not None and vetoed(report.label, request.veto) is not report.label:
-        raised_by = request.veto
-        report = dataclasses.replace(report, label=vetoed(report.label, raised_by))
+    if report is not None and model_label is not None:
+        label = vetoed(model_label, request.veto)
+        if label is not model_label:
+            raised_by, report = request.veto, dataclasses.replace(report, label=label)
     return AnalysisResult(
         report=report,
         raw=raw,

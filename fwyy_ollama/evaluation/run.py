@@ -387,16 +387,16 @@ def _asked_text(item: Item) -> str:
 
 
 def _prediction(key: str, item: Item, entry: Mapping[str, Any], veto: bool = False) -> Prediction:
+    """The answer scored; with `veto`, a VETO_RULES finding in the item overrules a "safe" label
+    as `fwyy analyze` does (on the whole item: eval items fit the context, so nothing is cut)."""
     from fwyy_ollama.findings import veto_finding, vetoed
     from fwyy_ollama.report import Label
 
     label, parsed, reason = score_answer(entry["answer"])
     raised_by = None
-    if veto and label is not None:
-        found = veto_finding(_asked_text(item))
-        if vetoed(Label(label), found) is not Label(label):
-            assert found is not None
-            label, raised_by = found.label.value, f"{found.category}:{found.name}"
+    found = veto_finding(_asked_text(item)) if veto and label is not None else None
+    if found is not None and label is not None and vetoed(Label(label), found) is not Label(label):
+        label, raised_by = found.label.value, f"{found.category}:{found.name}"
     return Prediction(
         key=key,
         category=item.category,
