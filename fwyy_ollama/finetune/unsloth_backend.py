@@ -60,8 +60,8 @@ def choose_padding_free(
     ran about 2x the tokens/s of padding-free; Unsloth reports the same on A100, L4 and T4 for small
     micro-batches, and a 7B model in 4 bits on an H200 at micro-batch 8 ran 1.7x faster padded.
     When the GPU is the bottleneck (long sequences, small GPUs) the pad tokens cost real time and
-    padding-free wins. The estimate: 6 x parameters x padded tokens per
-    micro-batch at half the GPU's peak; an unknown GPU keeps padding-free (Unsloth's own default).
+    padding-free wins. The estimate: 6 x parameters x padded tokens per micro-batch at half the
+    GPU's peak; an unknown GPU keeps padding-free (Unsloth's own default).
     """
     import random
 
