@@ -398,15 +398,15 @@ def _load_bpe(
     ids = tok.encode(CHECK_TEXT).ids  # with special tokens, as llama.cpp's AutoTokenizer.encode()
     check = TokenizerCheck(folder)  # transformers' view, loading while the vocab is read
     pending = None
-    try:
-        # provisional: tokenizer.json alone (transformers agrees with it but for rare model types)
-        pre_name, vocab_notes = choose_pre(ids, None, "", pre_override)
-        pending = _PendingPre(check, ids, pre_override, tuple(vocab_notes))
-    except UnknownPreTokenizerError:
-        pass  # tokenizer.json alone names no pre-tokenizer: transformers' answer must decide now
-    if wait or pending is None:
+    if not wait:
+        try:
+            # provisional: tokenizer.json alone (transformers agrees with it but for rare model types)
+            pre_name, vocab_notes = choose_pre(ids, None, "", pre_override)
+            pending = _PendingPre(check, ids, pre_override, tuple(vocab_notes))
+        except UnknownPreTokenizerError:
+            pass  # tokenizer.json alone names no pre-tokenizer: transformers' answer must decide now
+    if pending is None:
         pre_name, vocab_notes = choose_pre(ids, *check.result(), pre_override)
-        pending = None
 
     lookup = tok.get_vocab(with_added_tokens=True)
     if lookup and max(lookup.values()) >= n_vocab:
