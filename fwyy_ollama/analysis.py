@@ -30,7 +30,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -493,8 +493,6 @@ def prepare_analysis(
 
 def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latency_s: float) -> AnalysisResult:
     """Read the model's answer into an AnalysisResult (report, or the reason there is none)."""
-    import dataclasses
-
     from fwyy_ollama.findings import vetoed
 
     report, error = _read_answer(raw, request.format is not None)
@@ -504,7 +502,7 @@ def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latenc
     if report is not None:
         label, raised_by = vetoed(report.label, request.veto)
         if raised_by is not None:
-            report = dataclasses.replace(report, label=label)
+            report = replace(report, label=label)
     return AnalysisResult(
         report=report,
         raw=raw,
