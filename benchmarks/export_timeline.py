@@ -1,6 +1,7 @@
 """Where one `fwyy export` spends its wall time: serial parts, worker-thread use, the closing fsync.
 
     python benchmarks/export_timeline.py MODEL_DIR [--quant q4_k_m] [--workers N] [--cache DIR]
+        [--adapter DIR [--make-adapter]]
 
 Runs export_gguf in this process with light instrumentation (the converter's thread pool, the
 tokenizer check, fsync are wrapped; nothing in fwyy is changed) and prints seconds since process
@@ -8,12 +9,15 @@ start for each step, then: the work span (first slice started to last slice done
 number of busy worker threads in it, the seconds per slice by output type and the process's CPU
 time and peak RSS. Serial time is what lies outside the work span or leaves workers idle in it.
 The tokenizer check is fwyy's transformers child process (a fresh --cache makes it run, as on a
-first export). Never asserts on time.
+first export). With --adapter the export merges that LoRA into MODEL_DIR, as `fwyy export
+--adapter` does after training (--make-adapter first writes a random r16 LoRA on every projection
+there, with numpy). Never asserts on time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import tempfile
@@ -34,13 +38,50 @@ def since_start() -> float:
 AGE = since_start() if os.path.exists("/proc/self/stat") else 0.0
 
 
+PROJECTIONS = {"self_attn": ("q_proj", "k_proj", "v_proj", "o_proj"), "mlp": ("gate_proj", "up_proj", "down_proj")}
+
+
+def make_random_lora(model_dir: str, dest: str, r: int = 16) -> None:
+    """A PEFT LoRA folder for a llama/qwen2-shaped model: every projection, random A and B."""
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for shard in sorted(os.listdir(model_dir)):
+        if shard.endswith(".safetensors"):
+            with safe_open(os.path.join(model_dir, shard), "np") as f:
+                shapes.update({k: tuple(f.get_slice(k).get_shape()) for k in f.keys()})
+    rng = np.random.default_rng(0)
+    tensors = {}
+    for name, shape in shapes.items():
+        parts = name.split(".")
+        if len(parts) == 6 and parts[-3] in PROJECTIONS and parts[-2] in PROJECTIONS[parts[-3]]:
+            stem = "base_model.model." + name.removesuffix(".weight")
+            tensors[f"{stem}.lora_A.weight"] = rng.normal(0, 0.02, (r, shape[1])).astype(np.float32)
+            tensors[f"{stem}.lora_B.weight"] = rng.normal(0, 0.02, (shape[0], r)).astype(np.float32)
+    os.makedirs(dest, exist_ok=True)
+    save_file(tensors, os.path.join(dest, "adapter_model.safetensors"))
+    config = {
+        "peft_type": "LORA", "r": r, "lora_alpha": r, "lora_dropout": 0.0, "use_rslora": False,
+        "base_model_name_or_path": os.path.abspath(model_dir),
+        "target_modules": [m for mods in PROJECTIONS.values() for m in mods],
+    }  # fmt: skip
+    with open(os.path.join(dest, "adapter_config.json"), "w") as fh:
+        json.dump(config, fh)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="HF model folder")
     parser.add_argument("--quant", default="q4_k_m")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--cache", help="FWYY_CACHE (default: a fresh one, so the tokenizer check runs)")
+    parser.add_argument("--adapter", help="a PEFT LoRA folder to merge into MODEL_DIR while exporting")
+    parser.add_argument("--make-adapter", action="store_true", help="write a random LoRA into --adapter first")
     args = parser.parse_args()
+    if args.make_adapter:
+        make_random_lora(args.model, args.adapter)
     os.environ["FWYY_CACHE"] = args.cache or tempfile.mkdtemp(prefix="fwyy-timeline-cache-")
 
     marks: list[tuple[float, str]] = []
@@ -92,7 +133,9 @@ def main() -> None:
     os.fsync = timed_fsync
     mark("export_gguf called")
     out = tempfile.mkdtemp(prefix="fwyy-timeline-") + "/out.gguf"
-    api.export_gguf(model_dir=args.model, out=out, quant=args.quant, workers=args.workers)
+    api.export_gguf(
+        model_dir=args.model, adapter_dir=args.adapter, out=out, quant=args.quant, workers=args.workers
+    )
     mark("export_gguf returned")
     os.unlink(out)
 

@@ -546,3 +546,30 @@ def test_failed_verify_leaves_no_gguf_and_keeps_the_old_one(
         export_gguf(model_dir=tiny_llama_dir, out=old, quant="f32", verify=True)
     assert old.read_bytes() == b"the previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["old.gguf"]
+
+
+@pytest.mark.parametrize("via", ["F16", "BF16"])
+def test_round_through_equals_the_reference_rounding_for_every_exponent_and_sign(via: str) -> None:
+    """The integer rounding behind K-quant exports gives numpy's float16 cast's / gguf's bfloat16 bits."""
+    import gguf
+
+    from fwyy_ollama.export.quantize import round_through
+
+    high = np.arange(1 << 16, dtype=np.uint32) << 16  # every sign, exponent and top mantissa bits
+    lows = [0, 1, 0x0FFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x3000, 0x5A5A]
+    lows += [0x7FFF, 0x8000, 0x8001, 0xF000, 0xFFFF]
+    x = np.concatenate([(high | np.uint32(low)).view(np.float32) for low in lows]).reshape(-1, 8)
+    before = x.copy()
+    T = gguf.GGMLQuantizationType
+    with np.errstate(over="ignore", invalid="ignore"):
+        if via == "F16":
+            want = x.astype(np.float16).astype(np.float32)
+        else:
+            half = gguf.quants.quantize(x, T.BF16).view(np.uint16)
+            want = (half.astype(np.uint32) << 16).view(np.float32).reshape(x.shape)
+    got = round_through(x, T[via])
+    assert got.shape == x.shape and got.dtype == np.float32
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), x.reshape(-1)[~same.reshape(-1)][:8]
+    assert np.isnan(got).sum() == np.isnan(want).sum() > 0  # NaN stays NaN, never a number
+    assert np.array_equal(x.view(np.uint32), before.view(np.uint32))  # the input is left alone

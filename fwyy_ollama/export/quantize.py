@@ -194,13 +194,55 @@ def _captured_llama_logs(llama_cpp: Any, sink: list[str]):  # type: ignore[no-un
 
 
 def round_through(x: np.ndarray, via: Any) -> np.ndarray:
-    """float32 values as they come back from an f16/bf16 file: what llama.cpp quantizes."""
+    """float32 values as they come back from an f16/bf16 file: what llama.cpp quantizes.
+
+    On the quantizer's hot path (every merged tensor), so the rounding is integer arithmetic on
+    the float32 bits (round half to even, as numpy's float16 cast and gguf's bfloat16 quantizer
+    do): 1.5x numpy's cast for f16, 8x gguf's numpy code for bf16 on this project's 2 cores. The
+    few values where plain mantissa rounding is not the answer (outside f16's normal range;
+    infinities and NaN) go through the reference conversion, so the bits are equal for every
+    float32 (a test checks all exponents and signs).
+    """
     import gguf
 
     T = gguf.GGMLQuantizationType
     if via == T.F16:
-        return x.astype(np.float16).astype(np.float32)
+        return _rounded(x, 13, _F16_LOW, _F16_SPAN, lambda v: v.astype(np.float16).astype(np.float32))
     if via == T.BF16:
-        half = gguf.quants.quantize(x, T.BF16).view(np.uint16)
-        return (half.astype(np.uint32) << 16).view(np.float32).reshape(x.shape)
+        return _rounded(x, 16, 0, _BF16_SPAN, _bf16_reference)
     return x
+
+
+# Biased float32 exponents e with low <= e <= low + span round by their mantissa alone: for f16
+# its normal range less the top binade (rounding up there may overflow); for bf16 all but inf/NaN.
+_F16_LOW, _F16_SPAN = 113 << 23, (141 - 113) << 23
+_BF16_SPAN = 254 << 23
+
+
+def _bf16_reference(x: np.ndarray) -> np.ndarray:
+    import gguf
+
+    half = gguf.quants.quantize(x, gguf.GGMLQuantizationType.BF16).view(np.uint16)
+    return (half.astype(np.uint32) << 16).view(np.float32).reshape(x.shape)
+
+
+def _rounded(
+    x: np.ndarray, drop: int, low: int, span: int, reference: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """x with the low `drop` mantissa bits rounded off (half to even); `reference` where out of range."""
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    bits = flat.view(np.uint32)
+    out = bits & np.uint32(0x7F800000)
+    if low:
+        out -= np.uint32(low)
+    odd = np.flatnonzero(out > np.uint32(span))
+    np.right_shift(bits, drop, out=out)
+    out &= np.uint32(1)
+    out += np.uint32((1 << (drop - 1)) - 1)
+    out += bits
+    out &= np.uint32((0xFFFFFFFF >> drop) << drop)
+    values = out.view(np.float32)
+    if odd.size:
+        with np.errstate(over="ignore", invalid="ignore"):
+            values[odd] = reference(flat[odd])
+    return values.reshape(x.shape)
