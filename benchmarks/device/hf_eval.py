@@ -36,13 +36,14 @@ def load_items(path: Path, lang: str) -> list[dict]:
     return out
 
 
-def metrics(rows: list[dict]) -> dict:
+def metrics(rows: list[dict], key: str = "pred") -> dict:
+    """Figures of the labels under `key`: "pred" (the model's) or "pred_veto" (after fwyy's veto)."""
     n = len(rows)
-    parsed = [r for r in rows if r["pred"] is not None]
-    correct = sum(1 for r in rows if r["pred"] is not None and (r["pred"] != "safe") == r["risky"])
-    tp = sum(1 for r in rows if r["pred"] not in (None, "safe") and r["risky"])
-    fp = sum(1 for r in rows if r["pred"] not in (None, "safe") and not r["risky"])
-    fn = sum(1 for r in rows if r["pred"] in (None, "safe") and r["risky"])
+    parsed = [r for r in rows if r[key] is not None]
+    correct = sum(1 for r in rows if r[key] is not None and (r[key] != "safe") == r["risky"])
+    tp = sum(1 for r in rows if r[key] not in (None, "safe") and r["risky"])
+    fp = sum(1 for r in rows if r[key] not in (None, "safe") and not r["risky"])
+    fn = sum(1 for r in rows if r[key] in (None, "safe") and r["risky"])
     p = tp / (tp + fp) if tp + fp else 0.0
     rc = tp / (tp + fn) if tp + fn else 0.0
     known = [r for r in rows if r["label"]]
@@ -52,7 +53,7 @@ def metrics(rows: list[dict]) -> dict:
         "risky_f1": 2 * p * rc / (p + rc) if p + rc else 0.0,
         "precision": p,
         "recall": rc,
-        "five_way_acc": sum(1 for r in known if r["pred"] == r["label"]) / len(known) if known else None,
+        "five_way_acc": sum(1 for r in known if r[key] == r["label"]) / len(known) if known else None,
         "format": len(parsed) / n if n else 0.0,
     }
 
@@ -62,7 +63,8 @@ def score(model, tok, data: Path, lang: str, batch: int, max_new_tokens: int, ou
     import torch
 
     from fwyy_ollama.analysis import build_messages
-    from fwyy_ollama.report import ReportFormatError, parse_report
+    from fwyy_ollama.findings import veto_finding, vetoed
+    from fwyy_ollama.report import Label, ReportFormatError, parse_report
 
     items = load_items(data, lang)
     prompts = [
@@ -83,11 +85,19 @@ def score(model, tok, data: Path, lang: str, batch: int, max_new_tokens: int, ou
                 item["pred"] = parse_report(text).label.value
             except ReportFormatError:
                 item["pred"] = None
+            # as `fwyy analyze` reports it: a sure-fire rule's finding overrules "safe"
+            veto = veto_finding(item["input"], lang)
+            item["pred_veto"] = item["pred"] and vetoed(Label(item["pred"]), veto)[0].value
     seconds = time.perf_counter() - started
     by_cat = defaultdict(list)
     for i in items:
         by_cat[i["category"]].append(i)
-    res = {"all": metrics(items), **{c: metrics(v) for c, v in sorted(by_cat.items())}, "seconds": seconds}
+    res = {
+        "all": metrics(items),
+        "all_veto": metrics(items, "pred_veto"),
+        **{c: metrics(v) for c, v in sorted(by_cat.items())},
+        "seconds": seconds,
+    }
     print(data.name, f"{seconds:.1f}s")
     for k, v in res.items():
         if isinstance(v, dict):

