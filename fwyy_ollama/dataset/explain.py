@@ -213,9 +213,10 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
             "revshell",
             r"/dev/(tcp|udp)/|\b(nc|ncat|netcat)\b.*\s-[ec]\s|mkfifo|socat\b.*exec|pty\.spawn"
             r"|fsockopen|TCPSocket\.(new|open)|\bztcp\b|/inet/tcp/"
-            # any netcat-like client (rcat, pwncat, ...): a host and port, then an option handing it a shell
-            r"|\b(\d{1,3}(\.\d{1,3}){3}|[\w-]+(\.[\w-]+)+)[\s:]+\d{2,5}\b[^\n|;&]*\s--?[a-z-]+[\s=]+['\"]?"
-            r"(/usr)?(/bin/)?(ba|z|k|da|c|tc)?sh\b",
+            # any netcat-like client (rcat, pwncat, ...): a host and port, then an option handing it a
+            # shell; every repeat is bounded, so hostile text costs linear time (benchmarks/findings_hostile.py)
+            r"|\b(\d{1,3}(\.\d{1,3}){3}|[\w-]{1,63}(\.[\w-]{1,63}){1,8})[\s:]{1,3}\d{2,5}\b[^\n|;&]{0,200}?"
+            r"\s--?[a-z-]{1,20}[\s=]{1,3}['\"]?(/usr)?(/bin/)?(ba|z|k|da|c|tc)?sh\b",
             C,
             "connects a shell to a remote host (`{m}`), a reverse shell",
             "把 Shell 连接到远程主机（`{m}`），即反弹 Shell",
