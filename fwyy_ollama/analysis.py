@@ -9,9 +9,10 @@ Scripts and CI pipelines gate on the result, so every way it can go wrong ends i
   same status as "risky", because nothing confirmed the input safe. A model straying from the
   format is never exit 2;
 - a finding of one of the high or critical rules that never match benign training inputs
-  (fwyy_ollama.findings.VETO_RULES) vetoes a "safe" verdict: the label becomes the finding's, and
-  the result keeps what the model said (`model_label`) and the finding (`raised_by`). A risky
-  label stands as the model gave it. `veto=False` turns it off.
+  (fwyy_ollama.findings.VETO_RULES) vetoes a "safe" verdict: the report becomes the rules' own
+  (the finding's label, what matched, its CWE, the category's remedy: findings.veto_report), and
+  the result keeps what the model said (`model_label`, `raw`) and the finding (`raised_by`). A
+  risky label stands as the model gave it. `veto=False` turns it off.
 
 Constrained decoding (on by default, `constrain=False` / `--no-constrain` turns it off) makes that
 last case practically impossible: on llama.cpp the answer is sampled under the report's GBNF grammar
@@ -68,8 +69,8 @@ def result_json_schema() -> dict[str, Any]:
 
     Success: the report's four keys (as in report_json_schema) plus verdict ("safe" / "risky"),
     model_label (the model's own label) and raised_by (null, or the static finding that vetoed the
-    model's "safe" and gave `label`), model, backend, latency_s, truncated, notice, constrained,
-    and error = null. Failure: the four keys are null, `error` says why, `raw` holds the model's
+    model's "safe": then the four keys are the rules' report and `raw` holds the model's answer),
+    model, backend, latency_s, truncated, notice, constrained, and error = null. Failure: the four keys are null, `error` says why, `raw` holds the model's
     answer if any, and verdict is "unconfirmed" (an answer that is not a report: exit 1) or
     "error" (bad input, model down: exit 2).
     """
@@ -166,8 +167,8 @@ class AnalysisResult:
         if f is None or self.model_label is None:
             return None
         return (
-            f"the model said {self.model_label.value}; fwyy's static checks raised it to {f.label.value}: "
-            f"{f.text} ({f.cwe})"
+            f"the model said {self.model_label.value}; fwyy's static checks raised it to {f.label.value} "
+            f"and wrote the report: {f.text} ({f.cwe})"
         )
 
     @property
@@ -211,7 +212,7 @@ class AnalysisResult:
             "notice": self.notice,
             "constrained": self.constrained,
             "error": self.error,
-            **({} if r else {"raw": self.raw}),
+            **({} if r and self.raised_by is None else {"raw": self.raw}),
         }
 
 
@@ -418,6 +419,8 @@ class AnalysisRequest:
     truncated: bool = False
     veto: Finding | None = None
     """The static finding that vetoes a "safe" report (findings.VETO_RULES), or None."""
+    veto_report: Report | None = None
+    """The rules' report that replaces a vetoed "safe" one (findings.veto_report)."""
 
     @property
     def constrained(self) -> bool:
@@ -452,7 +455,7 @@ def prepare_analysis(
     report's grammar (llama.cpp) or JSON schema (Ollama's format=); with `findings`, the user turn
     carries fwyy's static-check line (fwyy_ollama.findings), and with `veto` too, a finding of
     a VETO_RULES rule vetoes a "safe" report."""
-    from fwyy_ollama.findings import veto_finding
+    from fwyy_ollama.findings import veto_finding, veto_report
     from fwyy_ollama.safe_text import special_token_strings
 
     text = _check_text(text, name)
@@ -480,6 +483,7 @@ def prepare_analysis(
         from fwyy_ollama.report_grammar import report_gbnf
 
         grammar = report_gbnf(lang)
+    vetoing = veto_finding(body, lang) if findings and veto else None
     return AnalysisRequest(
         build_messages(body, lang, system=system, findings=findings),
         fmt,
@@ -487,7 +491,8 @@ def prepare_analysis(
         notice,
         grammar=grammar,
         truncated=truncated,
-        veto=veto_finding(body, lang) if findings and veto else None,
+        veto=vetoing,
+        veto_report=veto_report(body, vetoing, lang) if vetoing is not None else None,
     )
 
 
@@ -502,7 +507,7 @@ def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latenc
     if report is not None:
         label, raised_by = vetoed(report.label, request.veto)
         if raised_by is not None:
-            report = replace(report, label=label)
+            report = request.veto_report or replace(report, label=label)
     return AnalysisResult(
         report=report,
         raw=raw,

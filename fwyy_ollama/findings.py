@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from fwyy_ollama.report import Label
+from fwyy_ollama.report import Label, Report
 
 CATEGORIES = ("sqli", "xss", "bash", "python")
 MAX_SHOWN = 2
@@ -120,6 +120,18 @@ as the model gave it: it weighs context a rule's fixed severity does not."""
 def veto_finding(text: str, lang: str = "en") -> Finding | None:
     """The most severe finding of a VETO_RULES rule in `text`, or None."""
     return next((f for f in static_findings(text, lang) if f.rule in VETO_RULES), None)
+
+
+def veto_report(text: str, veto: Finding, lang: str = "en") -> Report:
+    """The report fwyy's rules write for `text` when `veto` overrules a "safe" answer.
+
+    A model that called the input safe argued for it in its analysis, risk and solution ("None"),
+    which would contradict the raised label; the rules' own report goes out instead: what matched,
+    its CWE and the category's remedy, as the training data words it for such an input. The model's
+    answer stays in the result (`raw`, `model_label`)."""
+    from fwyy_ollama.dataset.explain import explain
+
+    return explain(text, veto.category, veto.label, lang)
 
 
 def vetoed(label: Label, veto: Finding | None) -> tuple[Label, Finding | None]:

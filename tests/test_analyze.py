@@ -330,17 +330,24 @@ def test_a_high_static_finding_vetoes_a_safe_answer(fake_ollama: FakeOllama, tmp
     out = as_json(proc)
     assert (out["label"], out["verdict"], out["model_label"]) == ("critical", "risky", "safe")
     assert out["raised_by"]["rule"] == "bash:revshell" and out["raised_by"]["cwe"] == "CWE-506"
-    assert out["analysis"] == "Lists the files of the current folder."  # the model's words are kept
+    # The report is the rules' own (a "safe" analysis and "Risk: None" under a critical label would
+    # contradict it); the model's answer is kept in raw.
+    assert "/dev/tcp/" in out["analysis"] and "reverse shell" in out["analysis"]
+    assert "CWE-506" in out["risk"] and out["risk"] != "None." and "Do not run it" in out["solution"]
+    assert json.loads(out["raw"])["analysis"] == "Lists the files of the current folder."
     proc = fwyy("analyze", str(shell), "-m", "fwyy-llama3", host=fake_ollama.host)
     assert proc.returncode == 1
     err = " ".join(proc.stderr.decode().split())
-    assert "the model said safe; fwyy's static checks raised it to critical" in err and "/dev/tcp/" in err
-    assert "CRITICAL" in proc.stdout.decode()
+    assert "the model said safe; fwyy's static checks raised it to critical and wrote the report" in err
+    assert "/dev/tcp/" in err and "--no-veto keeps the model's report" in err
+    shown = " ".join(proc.stdout.decode().split())
+    assert "CRITICAL" in shown and "Lists the files" not in shown and "CWE-506" in shown
     for off in (["--no-veto"], ["--no-findings"]):  # the model's own verdict, as before
         proc = fwyy("analyze", str(shell), "--json", "-m", "fwyy-llama3", *off, host=fake_ollama.host)
         assert proc.returncode == 0, off
         out = as_json(proc)
         assert (out["label"], out["model_label"], out["raised_by"]) == ("safe", "safe", None)
+        assert out["analysis"] == "Lists the files of the current folder." and "raw" not in out
 
 
 def test_the_veto_leaves_risky_labels_and_medium_rules_alone(fake_ollama: FakeOllama, tmp_path: Path) -> None:

@@ -383,3 +383,5 @@ def test_file_names_the_rule_that_vetoed_a_safe_answer(tmp_path: Path, fake_olla
     assert (result.label, result.model_label, result.exit_code) == (Label.CRITICAL, Label.SAFE, 1)
     assert "the model said safe; fwyy's static checks raised it to critical" in shown
     assert "backup.sh · CRITICAL" in shown and "verdict risky" in shown
+    # the panel is the rules' report, not the model's "safe" one
+    assert "CWE-506" in result.report.risk and "Prints the date" not in result.report.analysis

@@ -192,7 +192,7 @@ def _analyze(source, model, backend, gguf, lang, n_ctx, threads, out_dir, max_to
         err_console.print(f"[yellow]note:[/] {escape(for_terminal(result.notice))}", highlight=False)
     if result.veto_note:
         err_console.print(
-            f"[yellow]note:[/] {escape(for_terminal(result.veto_note))} (--no-veto keeps the model's label)",
+            f"[yellow]note:[/] {escape(for_terminal(result.veto_note))} (--no-veto keeps the model's report)",
             highlight=False,
         )
     if result.report is not None:
