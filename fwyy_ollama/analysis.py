@@ -31,7 +31,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,9 +70,9 @@ def result_json_schema() -> dict[str, Any]:
     Success: the report's four keys (as in report_json_schema) plus verdict ("safe" / "risky"),
     model_label (the model's own label) and raised_by (null, or the static finding that vetoed the
     model's "safe": then the four keys are the rules' report and `raw` holds the model's answer),
-    model, backend, latency_s, truncated, notice, constrained, and error = null. Failure: the four keys are null, `error` says why, `raw` holds the model's
-    answer if any, and verdict is "unconfirmed" (an answer that is not a report: exit 1) or
-    "error" (bad input, model down: exit 2).
+    model, backend, latency_s, truncated, notice, constrained, and error = null. Failure: the four
+    keys are null, `error` says why, `raw` holds the model's answer if any, and verdict is
+    "unconfirmed" (an answer that is not a report: exit 1) or "error" (bad input, model down: exit 2).
     """
     from fwyy_ollama.report import Label
 
@@ -504,10 +504,10 @@ def finish_analysis(request: AnalysisRequest, backend: Backend, raw: str, latenc
     if error is not None and request.grammar is not None:
         error += " (it was sampled under the report grammar, so it was cut: by --max-tokens or the context)"
     model_label, raised_by = (report.label if report else None), None
-    if report is not None:
-        label, raised_by = vetoed(report.label, request.veto)
+    if report is not None and request.veto_report is not None:
+        _, raised_by = vetoed(report.label, request.veto)
         if raised_by is not None:
-            report = request.veto_report or replace(report, label=label)
+            report = request.veto_report
     return AnalysisResult(
         report=report,
         raw=raw,
@@ -551,8 +551,8 @@ def analyze(
     findings: give the model fwyy's static-check line before the input (fwyy_ollama.findings), as
     the shipped profiles are trained; False asks with the input alone.
     veto: with findings, a finding of a VETO_RULES rule (high or critical, never matching benign
-    training inputs) vetoes a "safe" report (the label becomes the finding's; `result.raised_by`
-    says when it did); False keeps the model's label.
+    training inputs) vetoes a "safe" report: the report becomes the rules' own (findings.veto_report;
+    `result.raised_by` says when it did); False keeps the model's report.
     on_token: called with each streamed chunk (to show the answer as it comes).
     Raises FwyyError (exit_code 2) for empty or binary input; a backend that cannot be opened or
     reached raises FwyyError too. An answer that is not a report is a result with `error` set and

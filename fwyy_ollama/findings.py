@@ -105,7 +105,7 @@ VETO_RULES = frozenset(
         "xss:takeover",
     }
 )
-"""The rules whose finding vetoes a "safe" answer: the label becomes the finding's.
+"""The rules whose finding vetoes a "safe" answer: the report becomes the rules' own (veto_report).
 
 Why: a small model weighs the findings line as one more hint and now and then calls a `/dev/tcp`
 reverse shell or an `msfvenom` payload "safe" with the line in front of it. These are the high

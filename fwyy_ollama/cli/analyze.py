@@ -79,7 +79,7 @@ def constrain_option(func):  # type: ignore[no-untyped-def]
 FINDINGS_HELP = "Tell the model what fwyy's static checks found in the input (one line before it)."
 VETO_HELP = (
     "With --findings: a sure-fire static rule (reverse shell, msfvenom, pipe to sh, ...) "
-    "overrules a 'safe' answer; the label becomes the finding's."
+    "overrules a 'safe' answer; the report becomes the rules' own."
 )
 
 
