@@ -20,8 +20,9 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fwyy_ollama import __version__
 from fwyy_ollama.atomic import write_text
@@ -39,6 +40,9 @@ from fwyy_ollama.evaluation.specs import (
     resolve,
 )
 from fwyy_ollama.hashing import sha256_file, sha256_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fwyy_ollama.findings import Finding
 
 Progress = Callable[[float, "float | None", str], None]
 
@@ -252,6 +256,13 @@ class _Runner:
         self.done = 0
         self.total = 0
 
+    @cached_property
+    def vetoes(self) -> list[Finding | None]:
+        """Each item's VETO_RULES finding when the veto is on (else None): found once, for every model."""
+        from fwyy_ollama.findings import veto_finding
+
+        return [veto_finding(_asked_text(it)) if self.veto else None for it in self.items]
+
     def _tick(self, description: str) -> None:
         if self.progress:
             self.progress(self.done, self.total, description)
@@ -322,7 +333,7 @@ class _Runner:
                 backend.close()
         elif spec.kind == "gguf":
             backend_name = "local"
-        preds = [_prediction(k, it, cache[k], self.veto) for k, it in zip(keys, self.items, strict=True)]
+        preds = [_prediction(k, it, cache[k], v) for k, it, v in zip(keys, self.items, self.vetoes, strict=True)]
         self._tick(f"{name}: done")
         return ModelResult(
             name,
@@ -386,16 +397,16 @@ def _asked_text(item: Item) -> str:
     return item.text if item.text.strip() else item.messages[-1][1] if item.messages else item.text
 
 
-def _prediction(key: str, item: Item, entry: Mapping[str, Any], veto: bool = False) -> Prediction:
-    """The answer scored; with `veto`, a VETO_RULES finding in the item overrules a "safe" label
-    as `fwyy analyze` does (on the whole item: eval items fit the context, so nothing is cut)."""
-    from fwyy_ollama.findings import veto_finding, vetoed
+def _prediction(key: str, item: Item, entry: Mapping[str, Any], veto: Finding | None = None) -> Prediction:
+    """The answer scored; `veto`, the item's VETO_RULES finding, overrules a "safe" label as
+    `fwyy analyze` does (on the whole item: eval items fit the context, so nothing is cut)."""
+    from fwyy_ollama.findings import vetoed
     from fwyy_ollama.report import Label
 
     label, parsed, reason = score_answer(entry["answer"])
     raised_by = None
-    if veto and label is not None:
-        new, by = vetoed(Label(label), veto_finding(_asked_text(item)))
+    if veto is not None and label is not None:
+        new, by = vetoed(Label(label), veto)
         label, raised_by = new.value, by.rule if by is not None else None
     return Prediction(
         key=key,
